@@ -1,0 +1,496 @@
+package checks
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/iisremedy/iisremedy/playbooks"
+)
+
+// Finding is the diagnosis of one host under one playbook.
+type Finding struct {
+	Verdict playbooks.Verdict `json:"verdict"`
+	// Evidence are the sentences the verdict rests on, each naming a file and version, an
+	// event and its time, a pool and its state, or a missing section.
+	Evidence []string `json:"evidence"`
+	// Notes are things seen that did not decide the verdict (old events, absent files,
+	// sections that failed but were not needed).
+	Notes    []string `json:"notes,omitempty"`
+	Playbook string   `json:"playbook,omitempty"`
+	// BelowBaseline are the core files below the baseline, sorted by name.
+	BelowBaseline []FileState `json:"below_baseline,omitempty"`
+	// TriggersInstalled are the playbook's trigger updates found on the host.
+	TriggersInstalled []string `json:"triggers_installed,omitempty"`
+	// CrashEvidence is true when the host shows the symptom (see Diagnose).
+	CrashEvidence bool `json:"crash_evidence"`
+	// Advice is set for not-applicable hosts that need something else, e.g. SP2 itself.
+	Advice string `json:"advice,omitempty"`
+}
+
+// FileState is a file's version against the baseline.
+type FileState struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Baseline string `json:"baseline"`
+}
+
+// decisiveSections must be established for any verdict other than not-applicable; the
+// others (hostname, lang, boot, disk, powershell) only add detail.
+var decisiveSections = []string{SectionInetsrv, SectionHotfixes, SectionEvents, SectionAppPools, SectionW3SVC}
+
+const timeLayout = "2006-01-02 15:04:05 -07:00"
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "an unknown time"
+	}
+	return t.Format(timeLayout)
+}
+
+// Diagnose gives the verdict of DESIGN.md's table for a host's facts under a playbook
+// (nil: the embedded kb982666). The rules, in order:
+//
+//  1. probe-failed: no facts, or any probe v1 section missing or cut short (a capture that
+//     lacks sections gets no other verdict), or a section a later rule needs failed.
+//  2. not-applicable: Windows version is not the playbook's (5.2); the architecture is not
+//     in its list (IA64); the service pack is below its level (SP1/RTM: Advice says to
+//     install SP2 first); IIS is not installed or its major version is not 6.
+//  3. The core files: each playbook core file listed in inetsrv is compared with the
+//     baseline; files known to stay older never count, absent files are noted. If none of
+//     the core files is listed, probe-failed.
+//  4. A trigger update is installed when its hotfix key is registered OR every file it
+//     brings is at or above the version it brings.
+//  5. Crash evidence is any of: (a) a crash event (1009) whose exit code is the symptom's
+//     (ffffffff; optional 0x, any case); (b) a pool-disabled event (1002); (c) a pool with
+//     AppPoolAutoStart true in AppPoolState 4 (stopped) while W3SVC is running: IIS 6
+//     clears auto-start when an operator stops a pool, so an auto-start pool that is
+//     stopped under a running service was stopped by Rapid-Fail Protection or failed to
+//     start. Events count only when generated at or after the last boot (when the boot time
+//     is known): a reboot re-enables pools, and events from before a remediation reboot
+//     must not condemn the fixed binaries. A 1009 with another exit code (0x80 in
+//     samples/w3svc-1009-event-exit-0x80.txt) is a crash of another kind: it is reported
+//     as a note and is not crash evidence by itself; if it made Rapid-Fail Protection
+//     disable the pool, (b)/(c) are evidence of a crash with the binaries at the baseline,
+//     hence other-cause.
+//  6. Core files below the baseline: with a trigger installed, affected with crash
+//     evidence, mismatch without; without a trigger, at-risk (crashes are then noted as
+//     not the trigger's doing).
+//  7. Core files at or above the baseline: other-cause with crash evidence, else healthy.
+func Diagnose(f *Facts, pb *playbooks.Playbook) Finding {
+	if pb == nil {
+		pb = playbooks.Default()
+	}
+	if pb == nil {
+		return Finding{Verdict: playbooks.ProbeFailed, Evidence: []string{"No playbook to diagnose with."}}
+	}
+	d := &diag{f: f, pb: pb, fd: Finding{Playbook: pb.Name}}
+	d.run()
+	if d.fd.Evidence == nil {
+		d.fd.Evidence = []string{}
+	}
+	return d.fd
+}
+
+type diag struct {
+	f  *Facts
+	pb *playbooks.Playbook
+	fd Finding
+}
+
+func (d *diag) evidence(format string, args ...any) {
+	d.fd.Evidence = append(d.fd.Evidence, fmt.Sprintf(format, args...))
+}
+
+func (d *diag) note(format string, args ...any) {
+	d.fd.Notes = append(d.fd.Notes, fmt.Sprintf(format, args...))
+}
+
+func (d *diag) verdict(v playbooks.Verdict) { d.fd.Verdict = v }
+
+// failed reports the first of sections that is not established as probe-failed.
+func (d *diag) failed(sections ...string) bool {
+	var bad []string
+	for _, s := range sections {
+		if !d.f.Established(s) {
+			bad = append(bad, s)
+		}
+	}
+	if len(bad) == 0 {
+		return false
+	}
+	d.verdict(playbooks.ProbeFailed)
+	for _, s := range bad {
+		msg := d.problemOf(s)
+		if msg == "" {
+			msg = "not established"
+		}
+		d.evidence("Section %s of the probe failed: %s.", s, strings.TrimSuffix(msg, "."))
+	}
+	return true
+}
+
+func (d *diag) problemOf(section string) string {
+	for _, p := range d.f.Problems {
+		if p.Section == section {
+			return p.Msg
+		}
+	}
+	return ""
+}
+
+func (d *diag) run() {
+	f, pb := d.f, d.pb
+	if f == nil {
+		d.verdict(playbooks.ProbeFailed)
+		d.evidence("No facts: the probe did not run.")
+		return
+	}
+	// 1. A capture that lacks sections gets no other verdict.
+	var lacking []string
+	for _, s := range ProbeSections() {
+		switch f.Sections[s] {
+		case SectionOK, SectionFailed:
+		case SectionCutShort:
+			lacking = append(lacking, s+" (cut short)")
+		default:
+			lacking = append(lacking, s)
+		}
+	}
+	if len(lacking) > 0 {
+		d.verdict(playbooks.ProbeFailed)
+		d.evidence("The probe capture lacks %d of %d sections: %s.", len(lacking), len(ProbeSections()), strings.Join(lacking, ", "))
+		return
+	}
+	for _, s := range []string{SectionHostname, SectionLang, SectionBoot, SectionDisk, SectionPowerShell} {
+		if !f.Established(s) {
+			d.note("Section %s failed: %s.", s, strings.TrimSuffix(d.problemOf(s), "."))
+		}
+	}
+
+	// 2. Applicability.
+	if d.failed(SectionOS) {
+		return
+	}
+	osDesc := fmt.Sprintf("%s %s build %s", orUnknown(f.OS.ProductName, "Windows"), f.OS.Version, orUnknown(f.OS.Build, "?"))
+	if f.OS.CSDVersion != "" {
+		osDesc += " " + f.OS.CSDVersion
+	}
+	host := ""
+	if f.Hostname != "" {
+		host = "Host " + f.Hostname + " runs "
+	} else {
+		host = "The host runs "
+	}
+	if f.OS.Version != pb.AppliesTo.OSVersion {
+		d.verdict(playbooks.NotApplicable)
+		d.evidence("%s%s: Windows version %s is not %s (Windows Server 2003).", host, osDesc, f.OS.Version, pb.AppliesTo.OSVersion)
+		return
+	}
+	if d.failed(SectionArch) {
+		return
+	}
+	lang := f.Language
+	if lang == "" {
+		lang = orUnknown(f.InstallLanguage, "unknown")
+	}
+	d.evidence("%s%s (%s, language %s).", host, osDesc, f.Arch, lang)
+	if !contains(pb.AppliesTo.Architectures, f.Arch) {
+		d.verdict(playbooks.NotApplicable)
+		d.evidence("Architecture %s is outside this playbook (%s).", f.Arch, strings.Join(pb.AppliesTo.Architectures, ", "))
+		return
+	}
+	if f.OS.ServicePack < pb.AppliesTo.ServicePack {
+		d.verdict(playbooks.NotApplicable)
+		level := "RTM (no service pack)"
+		if f.OS.ServicePack > 0 {
+			level = fmt.Sprintf("Service Pack %d", f.OS.ServicePack)
+		}
+		d.evidence("The OS is at %s, below Service Pack %d, the level this playbook restores.", level, pb.AppliesTo.ServicePack)
+		d.fd.Advice = fmt.Sprintf("Install Service Pack %d; this playbook applies only to hosts already at that level.", pb.AppliesTo.ServicePack)
+		return
+	}
+	if d.failed(SectionIIS) {
+		return
+	}
+	if f.IIS == nil {
+		d.verdict(playbooks.NotApplicable)
+		d.evidence("IIS is not installed (no HKLM\\SOFTWARE\\Microsoft\\InetStp key).")
+		return
+	}
+	if f.IIS.MajorVersion != pb.AppliesTo.IISMajor {
+		d.verdict(playbooks.NotApplicable)
+		d.evidence("IIS is version %d.%d, not IIS %d.", f.IIS.MajorVersion, f.IIS.MinorVersion, pb.AppliesTo.IISMajor)
+		return
+	}
+	if d.failed(decisiveSections...) {
+		return
+	}
+
+	// 3. Core files against the baseline.
+	base := pb.Baseline.Version
+	spName := fmt.Sprintf("SP%d", pb.AppliesTo.ServicePack)
+	var present, absent, unreadable []string
+	for _, name := range pb.Baseline.CoreFiles {
+		v, raw, ok := f.FileVersion(name)
+		if _, listed := f.Files[name]; !listed {
+			absent = append(absent, name)
+			continue
+		}
+		if !ok {
+			unreadable = append(unreadable, fmt.Sprintf("%s (%q)", name, raw))
+			continue
+		}
+		present = append(present, name)
+		if v.Less(base) {
+			d.fd.BelowBaseline = append(d.fd.BelowBaseline, FileState{Name: name, Version: v.String(), Baseline: base.String()})
+		}
+	}
+	sort.Slice(d.fd.BelowBaseline, func(i, j int) bool { return d.fd.BelowBaseline[i].Name < d.fd.BelowBaseline[j].Name })
+	if len(present) == 0 {
+		d.verdict(playbooks.ProbeFailed)
+		d.evidence("The inetsrv listing has %d files but none of the %d core IIS files with a version.", len(f.Files), len(pb.Baseline.CoreFiles))
+		return
+	}
+	if len(absent) > 0 {
+		d.note("Core files not in %s\\system32\\inetsrv (not counted): %s.", orUnknown(f.SystemRoot, "%SystemRoot%"), strings.Join(absent, ", "))
+	}
+	if len(unreadable) > 0 {
+		d.note("Core files without a readable version (not counted): %s.", strings.Join(unreadable, ", "))
+	}
+	var older []string
+	for _, e := range pb.Baseline.Exceptions {
+		if v, _, ok := f.FileVersion(e.Name); ok && v.Less(base) {
+			older = append(older, e.Name+" "+v.String())
+		}
+	}
+	if len(older) > 0 {
+		d.note("Files known to stay older are ignored: %s.", strings.Join(older, ", "))
+	}
+	if n := len(d.fd.BelowBaseline); n > 0 {
+		var parts []string
+		for _, b := range d.fd.BelowBaseline {
+			parts = append(parts, b.Name+" "+b.Version)
+		}
+		d.evidence("%d of %d core IIS files are below the %s baseline %s: %s.", n, len(present), spName, base, strings.Join(parts, ", "))
+	} else {
+		d.evidence("All %d core IIS files are at or above the %s baseline %s (%s).", len(present), spName, base, d.keyVersions())
+	}
+
+	// 4. Trigger updates.
+	for _, t := range pb.Triggers {
+		d.trigger(t)
+	}
+
+	// 5. Crash evidence.
+	d.crashEvidence()
+
+	// 6, 7. The verdict.
+	trigger := strings.Join(triggerNames(pb), "/")
+	switch {
+	case len(d.fd.BelowBaseline) > 0 && len(d.fd.TriggersInstalled) > 0 && d.fd.CrashEvidence:
+		d.verdict(playbooks.Affected)
+		d.evidence("%s with core files below the %s baseline makes the worker processes fail: re-apply %s and reboot.", strings.Join(d.fd.TriggersInstalled, "/"), spName, spName)
+	case len(d.fd.BelowBaseline) > 0 && len(d.fd.TriggersInstalled) > 0:
+		d.verdict(playbooks.Mismatch)
+		d.evidence("%s is installed over core files below the %s baseline; no crash yet: re-apply %s and reboot.", strings.Join(d.fd.TriggersInstalled, "/"), spName, spName)
+	case len(d.fd.BelowBaseline) > 0:
+		d.verdict(playbooks.AtRisk)
+		if d.fd.CrashEvidence {
+			d.evidence("The crashes above are not %s's doing (it is not installed).", trigger)
+		}
+		d.evidence("Installing %s on this host would stop IIS: re-apply %s before it.", trigger, spName)
+	case d.fd.CrashEvidence:
+		d.verdict(playbooks.OtherCause)
+		d.evidence("Pools crash although the core IIS files are at the %s level: the cause is not the binary mismatch and re-applying %s will not help.", spName, spName)
+	default:
+		d.verdict(playbooks.Healthy)
+	}
+}
+
+// keyVersions names the versions of the trigger files and the first core file (iisutil.dll
+// in the embedded playbooks), the ones that decide the breakage.
+func (d *diag) keyVersions() string {
+	var names []string
+	seen := map[string]bool{}
+	add := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	if len(d.pb.Baseline.CoreFiles) > 0 {
+		add(d.pb.Baseline.CoreFiles[0])
+	}
+	for _, t := range d.pb.Triggers {
+		for _, fv := range t.Files {
+			add(fv.Name)
+		}
+	}
+	var parts []string
+	for _, n := range names {
+		if _, raw, _ := d.f.FileVersion(n); raw != "" {
+			parts = append(parts, n+" "+raw)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (d *diag) trigger(t playbooks.Trigger) {
+	byKey := d.f.HasHotfix(t.KB)
+	byFiles := len(t.Files) > 0
+	var fileParts []string
+	for _, fv := range t.Files {
+		v, raw, ok := d.f.FileVersion(fv.Name)
+		switch {
+		case raw == "" && !ok:
+			byFiles = false
+			fileParts = append(fileParts, fmt.Sprintf("%s is absent", fv.Name))
+		case !ok:
+			byFiles = false
+			fileParts = append(fileParts, fmt.Sprintf("%s has version %q", fv.Name, raw))
+		case v.Less(fv.Version):
+			byFiles = false
+			fileParts = append(fileParts, fmt.Sprintf("%s is %s, below the %s it brings", fv.Name, v, fv.Version))
+		default:
+			fileParts = append(fileParts, fmt.Sprintf("%s is %s, at or above the %s it brings", fv.Name, v, fv.Version))
+		}
+	}
+	key := `HKLM\SOFTWARE\Microsoft\Updates\Windows Server 2003\SP3\` + t.KB
+	keyPart := "no hotfix key " + key
+	if byKey {
+		keyPart = "hotfix key " + key + " present"
+	}
+	files := ""
+	if len(fileParts) > 0 {
+		files = "; " + strings.Join(fileParts, "; ")
+	}
+	if byKey || byFiles {
+		d.fd.TriggersInstalled = append(d.fd.TriggersInstalled, t.KB)
+		d.evidence("%s is installed: %s%s.", t.KB, keyPart, files)
+		return
+	}
+	d.evidence("%s is not installed: %s%s.", t.KB, keyPart, files)
+}
+
+type poolEvents struct {
+	pool   string
+	latest Event
+	count  int
+}
+
+func groupByPool(evs []Event) []poolEvents {
+	idx := map[string]int{}
+	var out []poolEvents
+	for _, e := range evs { // newest first
+		i, ok := idx[e.Pool]
+		if !ok {
+			idx[e.Pool] = len(out)
+			out = append(out, poolEvents{pool: e.Pool, latest: e})
+			i = len(out) - 1
+		}
+		out[i].count++
+	}
+	return out
+}
+
+func (d *diag) crashEvidence() {
+	f, sy := d.f, d.pb.Symptoms
+	var crashes, disables, otherCrashes []Event
+	old := 0
+	for _, e := range f.Events {
+		if e.Code != sy.CrashEvent && e.Code != sy.DisableEvent {
+			continue
+		}
+		if f.BootTime != nil && !e.Time.IsZero() && e.Time.Before(*f.BootTime) {
+			old++
+			continue
+		}
+		switch {
+		case e.Code == sy.CrashEvent && e.ExitCode == sy.ExitCode:
+			crashes = append(crashes, e)
+		case e.Code == sy.CrashEvent:
+			otherCrashes = append(otherCrashes, e)
+		default:
+			disables = append(disables, e)
+		}
+	}
+	since := "in the System log"
+	if f.BootTime != nil {
+		since = "since the last boot at " + fmtTime(*f.BootTime)
+		if old > 0 {
+			d.note("%d W3SVC %d/%d events predate the last boot (%s) and are not counted.", old, sy.CrashEvent, sy.DisableEvent, fmtTime(*f.BootTime))
+		}
+	} else {
+		d.note("The boot time is unknown, so every W3SVC event in the System log counts.")
+	}
+	more := func(n int) string {
+		if n <= 1 {
+			return ""
+		}
+		return fmt.Sprintf(" (%d such events %s)", n, since)
+	}
+	for _, g := range groupByPool(crashes) {
+		d.evidence("W3SVC event %d at %s: a worker process of pool %s (pid %d) exited with code 0x%s%s.",
+			sy.CrashEvent, fmtTime(g.latest.Time), orUnknown(g.pool, "?"), g.latest.PID, sy.ExitCode, more(g.count))
+	}
+	for _, g := range groupByPool(disables) {
+		d.evidence("W3SVC event %d at %s: Rapid-Fail Protection disabled pool %s%s.",
+			sy.DisableEvent, fmtTime(g.latest.Time), orUnknown(g.pool, "?"), more(g.count))
+	}
+	for _, g := range groupByPool(otherCrashes) {
+		code := g.latest.ExitCode
+		if code == "" {
+			code = "unknown"
+		} else {
+			code = "0x" + code
+		}
+		d.note("W3SVC event %d at %s: a worker process of pool %s (pid %d) exited with code %s, which is not the symptom's 0x%s%s.",
+			sy.CrashEvent, fmtTime(g.latest.Time), orUnknown(g.pool, "?"), g.latest.PID, code, sy.ExitCode, more(g.count))
+	}
+	var stopped []Pool
+	if f.W3SVC.Running() {
+		for _, p := range f.Pools {
+			if p.AutoStart && p.State == PoolStopped {
+				stopped = append(stopped, p)
+			}
+		}
+		for _, p := range stopped {
+			d.evidence("Pool %s starts automatically but is stopped (AppPoolState %d) while W3SVC is running.", p.Name, p.State)
+		}
+	} else if !f.W3SVC.Installed {
+		d.evidence("The W3SVC service is not installed, although the InetStp key is present.")
+	} else {
+		d.evidence("W3SVC is %s (state %d), so pool states say nothing.", ServiceStateName(f.W3SVC.State), f.W3SVC.State)
+	}
+	d.fd.CrashEvidence = len(crashes)+len(disables)+len(stopped) > 0
+	if !d.fd.CrashEvidence {
+		d.evidence("No crash evidence: no W3SVC %d with exit code 0x%s and no %d %s, and no auto-start pool is stopped.",
+			sy.CrashEvent, sy.ExitCode, sy.DisableEvent, since)
+	}
+}
+
+func triggerNames(pb *playbooks.Playbook) []string {
+	var out []string
+	for _, t := range pb.Triggers {
+		out = append(out, t.KB)
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func orUnknown(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}

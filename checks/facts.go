@@ -1,0 +1,602 @@
+package checks
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/iisremedy/iisremedy/playbooks"
+)
+
+// Facts is what one probe established about a host. Fields whose section is missing or
+// failed keep their zero value; Sections says which is which.
+type Facts struct {
+	Hostname string `json:"hostname,omitempty"`
+	OS       OS     `json:"os"`
+	// SystemRoot is %SystemRoot% (C:\WINDOWS) from the os section; SystemDrive its drive.
+	SystemRoot  string `json:"system_root,omitempty"`
+	SystemDrive string `json:"system_drive,omitempty"`
+	// Arch is x86, x64 or ia64 (from PROCESSOR_ARCHITECTURE x86, AMD64, IA64); other
+	// values are kept in lower case.
+	Arch string `json:"arch,omitempty"`
+	// InstallLanguage is the install language LCID in hex as the registry holds it ("0409");
+	// Language its three-letter code ("ENU"), "" when unknown.
+	InstallLanguage string `json:"install_language,omitempty"`
+	Language        string `json:"language,omitempty"`
+	// IIS is nil when the InetStp key does not exist (IIS not installed).
+	IIS *IIS `json:"iis,omitempty"`
+	// W3SVC is the World Wide Web Publishing service; Installed false when sc says it does
+	// not exist.
+	W3SVC Service `json:"w3svc"`
+	// Files maps each file in %SystemRoot%\system32\inetsrv (lower-case name) to its
+	// version as wmic prints it ("" for files without a version resource).
+	Files map[string]string `json:"inetsrv_files,omitempty"`
+	// Hotfixes are the KB subkeys of HKLM\SOFTWARE\Microsoft\Updates\Windows Server 2003\SP3
+	// (upper case, e.g. KB982666).
+	Hotfixes []string `json:"hotfixes,omitempty"`
+	// Events are the W3SVC 1002/1009 events of the System log, newest first.
+	Events []Event `json:"events,omitempty"`
+	Pools  []Pool  `json:"pools,omitempty"`
+	// BootTime and LocalTime are the host's LastBootUpTime and LocalDateTime, with its UTC
+	// offset.
+	BootTime  *time.Time `json:"boot_time,omitempty"`
+	LocalTime *time.Time `json:"local_time,omitempty"`
+	// Disk is the system drive's space.
+	Disk *Disk `json:"disk,omitempty"`
+	// PowerShellVersion is "" when PowerShell is not installed.
+	PowerShellVersion string `json:"powershell_version,omitempty"`
+
+	// Sections maps every probe section to its state: SectionOK, SectionMissing (absent
+	// from the capture), SectionCutShort (no end marker) or SectionFailed (present but its
+	// output did not establish the facts).
+	Sections map[string]string `json:"sections"`
+	// Problems explain every state other than ok, and lesser oddities, one sentence each.
+	Problems []Problem `json:"problems,omitempty"`
+}
+
+// Section states in Facts.Sections.
+const (
+	SectionOK       = "ok"
+	SectionMissing  = "missing"
+	SectionCutShort = "cut-short"
+	SectionFailed   = "failed"
+)
+
+// Problem is one thing the probe could not establish, or an oddity worth showing.
+type Problem struct {
+	Section string `json:"section"`
+	Msg     string `json:"msg"`
+}
+
+// OS is the Windows version from HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion.
+type OS struct {
+	ProductName string `json:"product_name,omitempty"` // Microsoft Windows Server 2003
+	Version     string `json:"version,omitempty"`      // CurrentVersion: 5.2
+	Build       string `json:"build,omitempty"`        // CurrentBuildNumber: 3790
+	CSDVersion  string `json:"csd_version,omitempty"`  // "Service Pack 2", localized
+	ServicePack int    `json:"service_pack"`           // the number in CSDVersion; 0 without one
+	BuildLab    string `json:"build_lab,omitempty"`
+}
+
+// IIS is HKLM\SOFTWARE\Microsoft\InetStp.
+type IIS struct {
+	MajorVersion int    `json:"major_version"`
+	MinorVersion int    `json:"minor_version"`
+	InstallPath  string `json:"install_path,omitempty"`
+}
+
+// Service is a Windows service's state from sc query.
+type Service struct {
+	Installed bool `json:"installed"`
+	State     int  `json:"state,omitempty"` // 4 running, 1 stopped, ...
+}
+
+// Running reports whether the service is running.
+func (s Service) Running() bool { return s.Installed && s.State == ServiceRunning }
+
+// Event is a W3SVC event from the System log.
+type Event struct {
+	Code int       `json:"code"`
+	Time time.Time `json:"time"` // TimeGenerated with the host's offset; zero if unreadable
+	Pool string    `json:"pool,omitempty"`
+	// PID is the worker process ID (1009), 0 when absent.
+	PID int `json:"pid,omitempty"`
+	// ExitCode is the worker's exit code (1009's third insertion string) normalized to
+	// lower-case hex without 0x and leading zeros ("ffffffff", "80"); "" when absent.
+	ExitCode string   `json:"exit_code,omitempty"`
+	Inserts  []string `json:"insertion_strings,omitempty"`
+}
+
+// Pool is an IIS 6 application pool (IIsApplicationPoolSetting).
+type Pool struct {
+	Name      string `json:"name"` // DefaultAppPool
+	Path      string `json:"path"` // W3SVC/AppPools/DefaultAppPool
+	AutoStart bool   `json:"auto_start"`
+	State     int    `json:"state"` // 1 starting, 2 started, 3 stopping, 4 stopped
+}
+
+// Application pool states (AppPoolState, FACTS.md §4.1).
+const (
+	PoolStarting = 1
+	PoolStarted  = 2
+	PoolStopping = 3
+	PoolStopped  = 4
+)
+
+// PoolStateName names an AppPoolState for evidence text.
+func PoolStateName(state int) string {
+	switch state {
+	case PoolStarting:
+		return "starting"
+	case PoolStarted:
+		return "started"
+	case PoolStopping:
+		return "stopping"
+	case PoolStopped:
+		return "stopped"
+	}
+	return "unknown"
+}
+
+// Disk is a logical disk's space in bytes.
+type Disk struct {
+	Drive     string `json:"drive,omitempty"`
+	FreeBytes uint64 `json:"free_bytes"`
+	SizeBytes uint64 `json:"size_bytes"`
+}
+
+// Established reports whether a section's facts were established.
+func (f *Facts) Established(section string) bool {
+	return f != nil && f.Sections[section] == SectionOK
+}
+
+// HasHotfix reports whether the KB (e.g. "KB982666", any case) is registered, also as a
+// re-release with a suffix (KB932370-v3).
+func (f *Facts) HasHotfix(kb string) bool {
+	kb = strings.ToUpper(kb)
+	for _, h := range f.Hotfixes {
+		if h == kb || strings.HasPrefix(h, kb+"-") {
+			return true
+		}
+	}
+	return false
+}
+
+// FileVersion returns a file's parsed version from the inetsrv listing (any case).
+// ok is false when the file is absent or its version does not parse.
+func (f *Facts) FileVersion(name string) (v playbooks.Version, raw string, ok bool) {
+	raw, present := f.Files[strings.ToLower(name)]
+	if !present {
+		return v, "", false
+	}
+	v, ok = parseFileVersion(raw)
+	return v, raw, ok
+}
+
+// parseFileVersion reads the numeric a.b.c.d at the start of a version string, tolerating
+// fewer parts (missing ones are 0) and trailing text ("6.0.3790.3959 (srv03_sp2_rtm...)").
+func parseFileVersion(s string) (playbooks.Version, bool) {
+	var v playbooks.Version
+	s = strings.TrimSpace(s)
+	if i := strings.IndexAny(s, " \t("); i >= 0 {
+		s = s[:i]
+	}
+	parts := strings.Split(s, ".")
+	if s == "" || len(parts) > 4 {
+		return v, false
+	}
+	for i, p := range parts {
+		n, err := strconv.ParseUint(p, 10, 16)
+		if err != nil {
+			return v, false
+		}
+		v[i] = uint16(n)
+	}
+	return v, true
+}
+
+// Facts establishes the facts of a capture, section by section. It never fails: what a
+// section could not establish is recorded in Sections and Problems.
+func (c *Capture) Facts() *Facts {
+	f := &Facts{Sections: map[string]string{}}
+	for _, p := range c.Problems {
+		f.Problems = append(f.Problems, Problem{Section: "capture", Msg: p})
+	}
+	for _, ps := range probeV1 {
+		s := c.Section(ps.Name)
+		switch {
+		case s == nil:
+			f.Sections[ps.Name] = SectionMissing
+			f.problem(ps.Name, "section missing from the capture")
+			continue
+		case !s.Complete:
+			f.Sections[ps.Name] = SectionCutShort
+			f.problem(ps.Name, "section cut short (no end marker)")
+			continue
+		}
+		if err := f.section(ps.Name, s); err != nil {
+			f.Sections[ps.Name] = SectionFailed
+			f.problem(ps.Name, "%s", err.Error())
+			continue
+		}
+		f.Sections[ps.Name] = SectionOK
+	}
+	return f
+}
+
+// ParseFacts parses a capture and establishes its facts.
+func ParseFacts(data []byte) (*Facts, error) {
+	c, err := ParseCapture(data)
+	if err != nil {
+		return nil, err
+	}
+	return c.Facts(), nil
+}
+
+func (f *Facts) problem(section, format string, args ...any) {
+	f.Problems = append(f.Problems, Problem{Section: section, Msg: fmt.Sprintf(format, args...)})
+}
+
+// rcNote describes a section's exit code for error messages.
+func rcNote(s *Section) string {
+	if !s.RCKnown {
+		return "no exit code"
+	}
+	return fmt.Sprintf("exit code %d", s.RC)
+}
+
+// regMissing reports whether a reg query section says "key or value not found": reg.exe
+// exits 1 and prints no key (its ERROR text is localized and may go to stderr).
+func regMissing(s *Section, q *RegQuery) bool {
+	return s.RCKnown && s.RC == 1 && len(q.Keys) == 0
+}
+
+func (f *Facts) section(name string, s *Section) error {
+	switch name {
+	case SectionHostname:
+		if s.RCKnown && s.RC != 0 {
+			return fmt.Errorf("hostname failed (%s)", rcNote(s))
+		}
+		for _, l := range lines(s.Text) {
+			if l = strings.TrimSpace(l); l != "" {
+				f.Hostname = l
+				return nil
+			}
+		}
+		return fmt.Errorf("no host name printed")
+	case SectionOS:
+		return f.osSection(s)
+	case SectionArch:
+		q := ParseRegQuery(s.Text)
+		v, ok := q.Value("PROCESSOR_ARCHITECTURE")
+		if !ok || strings.TrimSpace(v.Data) == "" {
+			return fmt.Errorf("no PROCESSOR_ARCHITECTURE value (%s)", rcNote(s))
+		}
+		f.Arch = normalizeArch(v.Data)
+		return nil
+	case SectionLang:
+		q := ParseRegQuery(s.Text)
+		v, ok := q.Value("InstallLanguage")
+		if !ok || strings.TrimSpace(v.Data) == "" {
+			return fmt.Errorf("no InstallLanguage value (%s)", rcNote(s))
+		}
+		f.InstallLanguage = strings.ToUpper(strings.TrimSpace(v.Data))
+		f.Language = playbooks.LanguageForLCID(f.InstallLanguage)
+		if f.Language == "" {
+			f.problem(name, "install language %s is not a known language", f.InstallLanguage)
+		}
+		return nil
+	case SectionIIS:
+		return f.iisSection(s)
+	case SectionW3SVC:
+		st, ok := ParseSCQuery(s.Text)
+		if ok {
+			f.W3SVC = Service{Installed: true, State: st.State}
+			return nil
+		}
+		// ERROR_SERVICE_DOES_NOT_EXIST: sc exits 1060 (its message text is localized).
+		if s.RCKnown && s.RC == 1060 {
+			f.W3SVC = Service{}
+			return nil
+		}
+		return fmt.Errorf("no service state in sc query output (%s)", rcNote(s))
+	case SectionInetsrv:
+		return f.inetsrvSection(s)
+	case SectionHotfixes:
+		q := ParseRegQuery(s.Text)
+		if regMissing(s, q) {
+			return nil // no update registered under SP3
+		}
+		if len(q.Keys) == 0 {
+			return fmt.Errorf("no registry key printed (%s)", rcNote(s))
+		}
+		seen := map[string]bool{}
+		for _, k := range q.Keys {
+			last := k.Path[strings.LastIndex(k.Path, `\`)+1:]
+			u := strings.ToUpper(last)
+			if strings.HasPrefix(u, "KB") && !seen[u] {
+				seen[u] = true
+				f.Hotfixes = append(f.Hotfixes, u)
+			}
+		}
+		sort.Strings(f.Hotfixes)
+		return nil
+	case SectionEvents:
+		return f.eventsSection(s)
+	case SectionAppPools:
+		return f.poolsSection(s)
+	case SectionBoot:
+		l := ParseWMICList(s.Text)
+		if len(l.Instances) == 0 {
+			return fmt.Errorf("no Win32_OperatingSystem instance (%s)", rcNote(s))
+		}
+		in := l.Instances[0]
+		if v, ok := in.Get("LastBootUpTime"); ok {
+			t, err := ParseWMIDatetime(strings.TrimSpace(v))
+			if err != nil {
+				return err
+			}
+			f.BootTime = &t
+		} else {
+			return fmt.Errorf("no LastBootUpTime")
+		}
+		if v, ok := in.Get("LocalDateTime"); ok {
+			if t, err := ParseWMIDatetime(strings.TrimSpace(v)); err == nil {
+				f.LocalTime = &t
+			} else {
+				f.problem(name, "%v", err)
+			}
+		}
+		return nil
+	case SectionDisk:
+		l := ParseWMICList(s.Text)
+		if len(l.Instances) == 0 {
+			return fmt.Errorf("no Win32_LogicalDisk instance (%s)", rcNote(s))
+		}
+		in := l.Instances[0]
+		fv, ok1 := in.Get("FreeSpace")
+		sv, ok2 := in.Get("Size")
+		free, ok3 := parseUintField(strings.TrimSpace(fv))
+		size, ok4 := parseUintField(strings.TrimSpace(sv))
+		if !(ok1 && ok2 && ok3 && ok4) {
+			return fmt.Errorf("FreeSpace/Size not numbers: %q, %q", fv, sv)
+		}
+		f.Disk = &Disk{Drive: f.SystemDrive, FreeBytes: free, SizeBytes: size}
+		return nil
+	case SectionPowerShell:
+		q := ParseRegQuery(s.Text)
+		if v, ok := q.Value("PowerShellVersion"); ok {
+			f.PowerShellVersion = strings.TrimSpace(v.Data)
+			return nil
+		}
+		if regMissing(s, q) {
+			return nil // not installed
+		}
+		return fmt.Errorf("no PowerShellVersion value (%s)", rcNote(s))
+	}
+	return nil
+}
+
+func normalizeArch(s string) string {
+	switch a := strings.ToLower(strings.TrimSpace(s)); a {
+	case "x86":
+		return "x86"
+	case "amd64", "em64t", "x64":
+		return "x64"
+	case "ia64":
+		return "ia64"
+	default:
+		return a
+	}
+}
+
+func (f *Facts) osSection(s *Section) error {
+	q := ParseRegQuery(s.Text)
+	ver, ok := q.Value("CurrentVersion")
+	if !ok || strings.TrimSpace(ver.Data) == "" {
+		return fmt.Errorf("no CurrentVersion value (%s)", rcNote(s))
+	}
+	f.OS.Version = strings.TrimSpace(ver.Data)
+	if v, ok := q.Value("CurrentBuildNumber"); ok {
+		f.OS.Build = strings.TrimSpace(v.Data)
+	}
+	if v, ok := q.Value("ProductName"); ok {
+		f.OS.ProductName = strings.TrimSpace(v.Data)
+	}
+	if v, ok := q.Value("BuildLab"); ok {
+		f.OS.BuildLab = strings.TrimSpace(v.Data)
+	}
+	if v, ok := q.Value("CSDVersion"); ok {
+		f.OS.CSDVersion = strings.TrimSpace(v.Data)
+		// "Service Pack 2" is localized ("Service Pack 2", "Paquete de servicio 2"...), so
+		// take the number, not the words.
+		n, found := lastNumber(f.OS.CSDVersion)
+		if !found && f.OS.CSDVersion != "" {
+			f.problem(SectionOS, "CSDVersion %q has no service pack number", f.OS.CSDVersion)
+		}
+		f.OS.ServicePack = n
+	}
+	if v, ok := q.Value("SystemRoot"); ok {
+		f.SystemRoot = strings.TrimSpace(v.Data)
+		if len(f.SystemRoot) >= 2 && f.SystemRoot[1] == ':' {
+			f.SystemDrive = strings.ToUpper(f.SystemRoot[:2])
+		}
+	}
+	return nil
+}
+
+func lastNumber(s string) (int, bool) {
+	end := -1
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] >= '0' && s[i] <= '9' {
+			end = i + 1
+			break
+		}
+	}
+	if end < 0 {
+		return 0, false
+	}
+	start := end
+	for start > 0 && s[start-1] >= '0' && s[start-1] <= '9' {
+		start--
+	}
+	if end-start > 3 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s[start:end])
+	return n, err == nil
+}
+
+func (f *Facts) iisSection(s *Section) error {
+	q := ParseRegQuery(s.Text)
+	if regMissing(s, q) {
+		f.IIS = nil // IIS not installed
+		return nil
+	}
+	mv, ok := q.Value("MajorVersion")
+	if !ok {
+		return fmt.Errorf("no MajorVersion value in InetStp (%s)", rcNote(s))
+	}
+	major, ok := mv.Uint()
+	if !ok || major > 1000 {
+		return fmt.Errorf("MajorVersion %q is not a number", mv.Data)
+	}
+	iis := &IIS{MajorVersion: int(major)}
+	if v, ok := q.Value("MinorVersion"); ok {
+		if n, ok := v.Uint(); ok && n <= 1000 {
+			iis.MinorVersion = int(n)
+		}
+	}
+	if v, ok := q.Value("InstallPath"); ok {
+		iis.InstallPath = strings.TrimSpace(v.Data)
+	}
+	f.IIS = iis
+	return nil
+}
+
+func (f *Facts) inetsrvSection(s *Section) error {
+	l := ParseWMICList(s.Text)
+	if s.RCKnown && s.RC != 0 && len(l.Instances) == 0 {
+		return fmt.Errorf("wmic datafile failed (%s)", rcNote(s))
+	}
+	f.Files = map[string]string{}
+	for _, in := range l.Instances {
+		name, ok := in.Get("Name")
+		if !ok {
+			continue
+		}
+		name = strings.TrimSpace(name)
+		base := strings.ToLower(name[strings.LastIndexAny(name, `\/`)+1:])
+		if base == "" {
+			continue
+		}
+		ver, _ := in.Get("Version")
+		f.Files[base] = strings.TrimSpace(ver)
+	}
+	return nil
+}
+
+// normalizeExitCode turns "0xFFFFFFFF", "ffffffff", "FFFFFFFF" into "ffffffff" and
+// "0x00000080" into "80"; "" for anything that is not 1..8 hex digits.
+func normalizeExitCode(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimPrefix(s, "0x")
+	if s == "" || len(s) > 8 {
+		return ""
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return ""
+		}
+	}
+	s = strings.TrimLeft(s, "0")
+	if s == "" {
+		return "0"
+	}
+	return s
+}
+
+func (f *Facts) eventsSection(s *Section) error {
+	l := ParseWMICList(s.Text)
+	if s.RCKnown && s.RC != 0 && len(l.Instances) == 0 {
+		return fmt.Errorf("wmic ntevent failed (%s)", rcNote(s))
+	}
+	for _, in := range l.Instances {
+		cs, _ := in.Get("EventCode")
+		code, err := strconv.Atoi(strings.TrimSpace(cs))
+		if err != nil {
+			f.problem(SectionEvents, "event with EventCode %q skipped", cs)
+			continue
+		}
+		ev := Event{Code: code}
+		if ts, ok := in.Get("TimeGenerated"); ok {
+			if t, err := ParseWMIDatetime(strings.TrimSpace(ts)); err == nil {
+				ev.Time = t
+			} else {
+				f.problem(SectionEvents, "event %d: %v", code, err)
+			}
+		}
+		if is, ok := in.Get("InsertionStrings"); ok {
+			ev.Inserts = ParseWMIArray(is)
+		}
+		// Insertion strings (FACTS.md §3): 1009 {pool, pid decimal, exit code hex without
+		// 0x}; 1002 {pool}.
+		if len(ev.Inserts) > 0 {
+			ev.Pool = ev.Inserts[0]
+		}
+		if code == 1009 && len(ev.Inserts) >= 3 {
+			if pid, err := strconv.Atoi(strings.TrimSpace(ev.Inserts[1])); err == nil {
+				ev.PID = pid
+			}
+			ev.ExitCode = normalizeExitCode(ev.Inserts[2])
+		}
+		f.Events = append(f.Events, ev)
+	}
+	sort.SliceStable(f.Events, func(i, j int) bool { return f.Events[i].Time.After(f.Events[j].Time) })
+	return nil
+}
+
+func (f *Facts) poolsSection(s *Section) error {
+	l := ParseWMICList(s.Text)
+	if s.RCKnown && s.RC != 0 && len(l.Instances) == 0 {
+		// Without IIS the MicrosoftIISv2 namespace does not exist and wmic fails.
+		return fmt.Errorf("wmic IIsApplicationPoolSetting failed (%s)", rcNote(s))
+	}
+	for _, in := range l.Instances {
+		name, _ := in.Get("Name")
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		p := Pool{Path: name, Name: name[strings.LastIndex(name, "/")+1:]}
+		if v, ok := in.Get("AppPoolAutoStart"); ok {
+			b, ok := parseWMIBool(v)
+			if !ok {
+				f.problem(SectionAppPools, "pool %s: AppPoolAutoStart %q is not a boolean", p.Name, v)
+			}
+			p.AutoStart = b
+		}
+		if v, ok := in.Get("AppPoolState"); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+				p.State = n
+			} else {
+				f.problem(SectionAppPools, "pool %s: AppPoolState %q is not a number", p.Name, v)
+			}
+		}
+		f.Pools = append(f.Pools, p)
+	}
+	return nil
+}
+
+func parseWMIBool(s string) (bool, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "1", "-1":
+		return true, true
+	case "false", "0":
+		return false, true
+	}
+	return false, false
+}

@@ -1,0 +1,114 @@
+package checks
+
+import "strings"
+
+// ProbeVersion is the version of the probe format this package writes ("v1" in markers).
+const ProbeVersion = 1
+
+// The marker lines around each section's raw output (DESIGN.md "checks"):
+//
+//	##iisremedy-probe v1 begin <section>##
+//	<the command's raw output, unchanged>
+//	##iisremedy-probe v1 end <section> rc=<exit code>##
+const (
+	markerPrefix = "##iisremedy-probe "
+	markerV1     = markerPrefix + "v1 "
+)
+
+// ProbeSection is one section of probe v1: its name and the cmd.exe command line.
+// In Command, %SystemDrive% and !P! are expanded by cmd.exe: P holds %SystemRoot% without
+// its drive and with every backslash doubled, as WQL string literals need.
+type ProbeSection struct {
+	Name    string
+	Command string
+}
+
+// probeV1 is DESIGN.md's table; changing a command is a format change (bump the version).
+var probeV1 = []ProbeSection{
+	{"hostname", `hostname`},
+	{"os", `reg query "HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"`},
+	{"arch", `reg query "HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Environment" /v PROCESSOR_ARCHITECTURE`},
+	{"lang", `reg query "HKLM\SYSTEM\CurrentControlSet\Control\Nls\Language" /v InstallLanguage`},
+	{"iis", `reg query "HKLM\SOFTWARE\Microsoft\InetStp"`},
+	{"w3svc", `sc query w3svc`},
+	{"inetsrv", `wmic datafile where "Drive='%SystemDrive%' and Path='!P!\\system32\\inetsrv\\'" get Name,Version /format:list`},
+	{"hotfixes", `reg query "HKLM\SOFTWARE\Microsoft\Updates\Windows Server 2003\SP3"`},
+	{"events", `wmic ntevent where "Logfile='System' and SourceName='W3SVC' and (EventCode=1002 or EventCode=1009)" get EventCode,InsertionStrings,TimeGenerated /format:list`},
+	{"apppools", `wmic /namespace:\\root\MicrosoftIISv2 path IIsApplicationPoolSetting get AppPoolAutoStart,AppPoolState,Name /format:list`},
+	{"boot", `wmic os get LastBootUpTime,LocalDateTime /format:list`},
+	{"disk", `wmic logicaldisk where "DeviceID='%SystemDrive%'" get FreeSpace,Size /format:list`},
+	{"powershell", `reg query "HKLM\SOFTWARE\Microsoft\PowerShell\1\PowerShellEngine" /v PowerShellVersion`},
+}
+
+// Section names, as constants for callers that look sections up.
+const (
+	SectionHostname   = "hostname"
+	SectionOS         = "os"
+	SectionArch       = "arch"
+	SectionLang       = "lang"
+	SectionIIS        = "iis"
+	SectionW3SVC      = "w3svc"
+	SectionInetsrv    = "inetsrv"
+	SectionHotfixes   = "hotfixes"
+	SectionEvents     = "events"
+	SectionAppPools   = "apppools"
+	SectionBoot       = "boot"
+	SectionDisk       = "disk"
+	SectionPowerShell = "powershell"
+)
+
+// ProbeSections returns the section names of probe v1, in order.
+func ProbeSections() []string {
+	out := make([]string, len(probeV1))
+	for i, s := range probeV1 {
+		out[i] = s.Name
+	}
+	return out
+}
+
+// ProbeCommands returns probe v1's sections with their commands, in order.
+func ProbeCommands() []ProbeSection {
+	return append([]ProbeSection(nil), probeV1...)
+}
+
+// setP are the two assignments that make P = %SystemRoot% without the drive, with every
+// backslash doubled (C:\WINDOWS -> \\WINDOWS), for the WQL Path literal of the inetsrv
+// section. They use !VAR:~n! and !VAR:old=new!, so delayed expansion must be on.
+var setP = []string{`set "P=!SystemRoot:~2!"`, `set "P=!P:\=\\!"`}
+
+func beginMarker(name string) string { return "echo " + markerV1 + "begin " + name + "##" }
+func endMarker(name string) string {
+	return "echo " + markerV1 + "end " + name + " rc=!ERRORLEVEL!##"
+}
+
+// ProbeCommand returns probe v1 as ONE cmd.exe command line, the form sent as a WinRM
+// command: cmd /v:on /c "..." with the sections joined by &. Delayed expansion (/v:on) makes
+// !ERRORLEVEL! read each command's exit code when its end marker runs. The line stays far
+// below cmd.exe's 8191-character limit (KB830473). It uses only what the project's contract
+// lists for cmd.exe: /v:on /c "...", &, set "N=v", !VAR!, !VAR:~n!, !VAR:old=new!, echo.
+func ProbeCommand() string {
+	parts := append([]string(nil), setP...)
+	for _, s := range probeV1 {
+		cmd := strings.ReplaceAll(s.Command, "%SystemDrive%", "!SystemDrive!")
+		parts = append(parts, beginMarker(s.Name), cmd, endMarker(s.Name))
+	}
+	return `cmd /v:on /c "` + strings.Join(parts, "&") + `"`
+}
+
+// ProbeScript returns probe v1 as a .cmd batch file (CRLF line ends) that an admin runs as
+// probe.cmd > probe.txt on a host without WinRM; diagnose reads the capture. When wmic's
+// output goes to a file it writes UTF-16LE, so such captures mix ANSI and UTF-16LE
+// sections; ParseCapture reads both.
+func ProbeScript() string {
+	lines := []string{
+		"@echo off",
+		"rem iisremedy probe v1: read-only. Run as: probe.cmd > probe.txt",
+		"setlocal EnableDelayedExpansion",
+	}
+	lines = append(lines, setP...)
+	for _, s := range probeV1 {
+		lines = append(lines, beginMarker(s.Name), s.Command, endMarker(s.Name))
+	}
+	lines = append(lines, "endlocal", "")
+	return strings.Join(lines, "\r\n")
+}

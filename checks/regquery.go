@@ -1,0 +1,153 @@
+package checks
+
+import (
+	"strconv"
+	"strings"
+)
+
+// RegQuery is what one reg query printed.
+type RegQuery struct {
+	// Version is the reg.exe version from the "! REG.EXE VERSION 3.0" header of XP/2003,
+	// "" for the later layout without a header.
+	Version string
+	Keys    []RegKey
+	// Other are lines that are neither header, key nor value, e.g. "ERROR: ..." (text is
+	// localized: callers use the exit code, never these words).
+	Other []string
+}
+
+// RegKey is one key line and the value lines under it. A subkey listed by a query has no
+// values.
+type RegKey struct {
+	Path   string
+	Values []RegValue
+}
+
+// RegValue is one value line.
+type RegValue struct {
+	Name string // "" for the default value (reg.exe 3.0 prints <NO NAME>)
+	Type string // REG_SZ, REG_DWORD, ...
+	Data string // as printed
+}
+
+// Value returns the named value (case-insensitive) of the first key that has it.
+func (q *RegQuery) Value(name string) (RegValue, bool) {
+	for _, k := range q.Keys {
+		for _, v := range k.Values {
+			if strings.EqualFold(v.Name, name) {
+				return v, true
+			}
+		}
+	}
+	return RegValue{}, false
+}
+
+// Uint returns a REG_DWORD/REG_QWORD value's number (printed 0x..., or decimal).
+func (v RegValue) Uint() (uint64, bool) {
+	s := strings.TrimSpace(v.Data)
+	if s == "" {
+		return 0, false
+	}
+	var n uint64
+	var err error
+	if len(s) > 2 && (s[:2] == "0x" || s[:2] == "0X") {
+		n, err = strconv.ParseUint(s[2:], 16, 64)
+	} else {
+		n, err = strconv.ParseUint(s, 10, 64)
+	}
+	return n, err == nil
+}
+
+// Strings splits a REG_MULTI_SZ value, which reg.exe prints with literal \0 separators.
+func (v RegValue) Strings() []string {
+	var out []string
+	for _, s := range strings.Split(v.Data, `\0`) {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ParseRegQuery parses reg query output: the reg.exe 3.0 layout of XP/2003 (a
+// "! REG.EXE VERSION 3.0" header, FACTS.md §5, samples/reg-query-regexe-v3*.txt) and the
+// later one without it; key lines start with HKEY_ (or a short root); value lines are
+// indented "name TYPE data" with tabs or runs of spaces between, so the REG_* type token is
+// the pivot: the name is what comes before it (names may hold spaces, <NO NAME> is the
+// default value), the data what comes after.
+func ParseRegQuery(text string) *RegQuery {
+	q := &RegQuery{}
+	for _, l := range lines(text) {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "! REG.EXE VERSION"); ok && l[0] == '!' {
+			q.Version = strings.TrimSpace(v)
+			continue
+		}
+		if l[0] != ' ' && l[0] != '\t' && isRegKeyLine(l) {
+			q.Keys = append(q.Keys, RegKey{Path: l})
+			continue
+		}
+		if v, ok := parseRegValue(l); ok {
+			if len(q.Keys) == 0 {
+				q.Keys = append(q.Keys, RegKey{}) // a value line before any key line
+			}
+			k := &q.Keys[len(q.Keys)-1]
+			k.Values = append(k.Values, v)
+			continue
+		}
+		q.Other = append(q.Other, strings.TrimSpace(l))
+	}
+	return q
+}
+
+func isRegKeyLine(l string) bool {
+	u := strings.ToUpper(l)
+	if strings.HasPrefix(u, "HKEY_") {
+		return true
+	}
+	for _, r := range []string{"HKLM", "HKCU", "HKCR", "HKU", "HKCC"} {
+		if u == r || strings.HasPrefix(u, r+`\`) {
+			return true
+		}
+	}
+	return false
+}
+
+func parseRegValue(l string) (RegValue, bool) {
+	// Find the first whitespace-delimited token that is a registry type.
+	i := 0
+	for i < len(l) {
+		for i < len(l) && (l[i] == ' ' || l[i] == '\t') {
+			i++
+		}
+		j := i
+		for j < len(l) && l[j] != ' ' && l[j] != '\t' {
+			j++
+		}
+		if j > i && isRegType(l[i:j]) {
+			name := strings.TrimSpace(l[:i])
+			if name == "<NO NAME>" {
+				name = ""
+			}
+			data := strings.TrimLeft(l[j:], " \t")
+			return RegValue{Name: name, Type: l[i:j], Data: data}, true
+		}
+		i = j
+	}
+	return RegValue{}, false
+}
+
+func isRegType(s string) bool {
+	if len(s) <= 4 || !strings.HasPrefix(s, "REG_") {
+		return false
+	}
+	for i := 4; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

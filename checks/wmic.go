@@ -1,0 +1,142 @@
+package checks
+
+import (
+	"strings"
+)
+
+// WMIInstance is one instance printed by wmic ... /format:list: property name → value as
+// printed (names as wmic prints them; look them up with Get, which ignores case).
+type WMIInstance map[string]string
+
+// Get returns a property by name, ignoring case.
+func (in WMIInstance) Get(name string) (string, bool) {
+	if v, ok := in[name]; ok {
+		return v, true
+	}
+	for k, v := range in {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// WMIList is what one wmic /format:list printed.
+type WMIList struct {
+	Instances []WMIInstance
+	// Other are lines that are not Name=Value: the first-run banner "Please wait while WMIC
+	// is being installed.", "No Instance(s) Available.", errors. They are localized; callers
+	// never match them.
+	Other []string
+}
+
+// ParseWMICList parses wmic /format:list output: Name=Value lines, instances separated by
+// blank lines, line ends CRLF or \r\r\n, any number of blank lines before, between and
+// after. A property that repeats inside an instance also starts a new instance, so a
+// capture whose blank lines were lost still splits correctly.
+func ParseWMICList(text string) *WMIList {
+	out := &WMIList{}
+	var cur WMIInstance
+	flush := func() {
+		if len(cur) > 0 {
+			out.Instances = append(out.Instances, cur)
+		}
+		cur = nil
+	}
+	for _, l := range lines(text) {
+		l = strings.TrimLeft(l, " \t\uFEFF")
+		if l == "" {
+			flush()
+			continue
+		}
+		eq := strings.IndexByte(l, '=')
+		if eq <= 0 || !isPropertyName(l[:eq]) {
+			out.Other = append(out.Other, l)
+			continue
+		}
+		name, value := l[:eq], l[eq+1:]
+		if _, dup := cur[name]; dup {
+			flush()
+		}
+		if cur == nil {
+			cur = WMIInstance{}
+		}
+		cur[name] = value
+	}
+	flush()
+	return out
+}
+
+func isPropertyName(s string) bool {
+	if len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseWMIArray parses an array property as wmic /format:list prints it, e.g.
+// InsertionStrings={"DefaultAppPool","1234","ffffffff"}; elements may be unquoted
+// ({1,2}). A quoted element ends at a quote followed by a comma, the closing brace or the
+// end, so commas and quotes inside names survive. The rendering is [NC] unconfirmed on 2003
+// (FACTS.md §5); a value without braces is taken as a single element.
+func ParseWMIArray(s string) []string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil
+	}
+	if !strings.HasPrefix(s, "{") {
+		return []string{s}
+	}
+	s = strings.TrimPrefix(s, "{")
+	s = strings.TrimSuffix(s, "}")
+	var out []string
+	i := 0
+	for i <= len(s) {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
+		if s[i] == '"' {
+			j := i + 1
+			end := -1
+			for k := j; k < len(s); k++ {
+				if s[k] != '"' {
+					continue
+				}
+				r := strings.TrimLeft(s[k+1:], " \t")
+				if r == "" || r[0] == ',' {
+					end = k
+					break
+				}
+			}
+			if end < 0 {
+				out = append(out, s[j:]) // unterminated: take the rest
+				break
+			}
+			out = append(out, s[j:end])
+			i = end + 1
+			if c := strings.IndexByte(s[i:], ','); c >= 0 {
+				i += c + 1
+			} else {
+				break
+			}
+			continue
+		}
+		c := strings.IndexByte(s[i:], ',')
+		if c < 0 {
+			out = append(out, strings.TrimSpace(s[i:]))
+			break
+		}
+		out = append(out, strings.TrimSpace(s[i:i+c]))
+		i += c + 1
+	}
+	return out
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/iisremedy/iisremedy/playbooks"
+	"github.com/iisremedy/iisremedy/remediate"
+	"github.com/iisremedy/iisremedy/remote"
+	"github.com/spf13/cobra"
+)
+
+// detectOptions are the flags of `detect`.
+type detectOptions struct {
+	Inventory string
+	Output    string
+	Playbook  string
+}
+
+func newDetectCmd(ios *ioStreams, global *globalOptions) *cobra.Command {
+	opts := &detectOptions{}
+	cmd := &cobra.Command{
+		Use:   "detect -i INVENTORY",
+		Short: "Probe hosts over WinRM and diagnose them (read-only)",
+		Long: `Probe every host of the inventory over WinRM with one read-only command and diagnose it:
+affected, mismatch, at-risk, other-cause, healthy, not-applicable, or unreachable, auth-failed,
+probe-failed when its facts could not be established. Nothing on the hosts is changed.
+
+Exit status 0 when every host is healthy or not applicable, 1 when any needs attention.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return detectRun(cmd.Context(), ios, global, opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.Inventory, "inventory", "i", "", "inventory `FILE`: one host[:port] a line, with key=value settings")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "table", "output format: table, json or markdown")
+	cmd.Flags().StringVar(&opts.Playbook, "playbook", "kb982666", "playbook: an embedded name or a YAML `FILE`")
+	return cmd
+}
+
+func detectRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts *detectOptions) error {
+	if opts.Inventory == "" {
+		return usageErrorf("--inventory: required")
+	}
+	if err := checkOutput(opts.Output); err != nil {
+		return err
+	}
+	pb, err := loadPlaybook(opts.Playbook)
+	if err != nil {
+		return err
+	}
+	inv, err := readInventory(opts.Inventory)
+	if err != nil {
+		return err
+	}
+	if len(inv.Hosts) == 0 {
+		return usageErrorf("%s: no hosts", opts.Inventory)
+	}
+	dialer, err := newDialer(ios, global, inv.Hosts)
+	if err != nil {
+		return err
+	}
+	findings := runDetect(ctx, ios, global, pb, dialer, inv.Hosts)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := writeFindings(ios.Out, opts.Output, findings); err != nil {
+		return err
+	}
+	return attentionFor(findings)
+}
+
+// runDetect probes the hosts with a progress bar on a terminal, or one line per host otherwise.
+func runDetect(ctx context.Context, ios *ioStreams, global *globalOptions, pb *playbooks.Playbook, dial remediate.Dialer, hosts []remediate.InventoryHost) []remediate.HostFinding {
+	progress := newProgress(ios, global.Quiet, len(hosts), "probing")
+	d := &remediate.Detector{
+		Dial:     dial,
+		Playbook: pb,
+		Parallel: global.Parallel,
+		HostDone: func(hf remediate.HostFinding) {
+			progress.done(fmt.Sprintf("%s: %s", hf.Host.Entry, hf.Verdict))
+		},
+	}
+	findings := d.Detect(ctx, hosts)
+	progress.finish()
+	return findings
+}
+
+// attentionFor returns errNeedsAttention when any host needs attention.
+func attentionFor(findings []remediate.HostFinding) error {
+	for _, f := range findings {
+		if needsAttention(f.Verdict) {
+			return errNeedsAttention
+		}
+	}
+	return nil
+}
+
+// needsAttention is true for every verdict but healthy and not-applicable: those hosts need a
+// fix, an escalation, or facts that could not be established.
+func needsAttention(v playbooks.Verdict) bool {
+	return v != playbooks.Healthy && v != playbooks.NotApplicable
+}
+
+func checkOutput(format string) error {
+	switch format {
+	case "table", "json", "markdown":
+		return nil
+	}
+	return usageErrorf("--output %q: want table, json or markdown", format)
+}
+
+// loadPlaybook returns an embedded playbook by name, or loads a file. A bad file is bad input.
+func loadPlaybook(nameOrFile string) (*playbooks.Playbook, error) {
+	for _, name := range playbooks.Embedded() {
+		if name == nameOrFile {
+			return playbooks.Get(name)
+		}
+	}
+	if _, err := os.Stat(nameOrFile); err != nil {
+		return nil, usageErrorf("--playbook %q: neither an embedded playbook (%s) nor a readable file",
+			nameOrFile, strings.Join(playbooks.Embedded(), ", "))
+	}
+	pb, err := playbooks.LoadFile(nameOrFile)
+	return pb, asUsage(err)
+}
+
+// readInventory parses the inventory file; any problem is bad input naming file and line.
+func readInventory(path string) (*remediate.Inventory, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usageErrorf("inventory: %v", err)
+	}
+	defer f.Close()
+	inv, err := remediate.ParseInventory(path, f)
+	return inv, asUsage(err)
+}
+
+// newDialer resolves credentials once and returns the function that opens a WinRM session to
+// an inventory host, with the host's own settings over the command line's.
+func newDialer(ios *ioStreams, global *globalOptions, hosts []remediate.InventoryHost) (remediate.Dialer, error) {
+	targets := make(map[string]remote.Target, len(hosts))
+	for _, h := range hosts {
+		t, err := targetFor(global, h)
+		if err != nil {
+			return nil, err
+		}
+		targets[h.Entry] = t
+	}
+	password, err := global.password(ios)
+	if err != nil {
+		return nil, err
+	}
+	warned := false
+	for _, t := range targets {
+		if t.TLS.LegacyTLS && !warned && !global.Quiet {
+			fmt.Fprintln(ios.ErrOut, "warning: tls=legacy lets TLS 1.0 with 3DES/RC4 through for Server 2003 hosts; their certificates are trusted by the pinned fingerprint only")
+			warned = true
+		}
+	}
+	return func(ctx context.Context, h remediate.InventoryHost) (remediate.Session, error) {
+		t := targets[h.Entry]
+		t.Password = password
+		s, err := remote.Dial(ctx, t)
+		if err != nil {
+			// A nil *remote.Session in a non-nil interface would look like a session.
+			return nil, err
+		}
+		return s, nil
+	}, nil
+}
+
+// targetFor builds the WinRM target of an inventory host; unusable settings are bad input.
+func targetFor(global *globalOptions, h remediate.InventoryHost) (remote.Target, error) {
+	t := remote.Target{
+		Host:             h.Host,
+		Port:             h.Port,
+		HTTPS:            h.HTTPS,
+		Auth:             global.Auth,
+		User:             global.User,
+		AllowUnencrypted: global.AllowUnencrypted,
+	}
+	if h.Auth != "" {
+		t.Auth = h.Auth
+	}
+	if h.User != "" {
+		t.User = h.User
+	}
+	t.TLS.Fingerprint = h.TLSFingerprint
+	t.TLS.LegacyTLS = h.TLS == "legacy"
+	where := fmt.Sprintf("inventory line %d (%s)", h.Line, h.Entry)
+	switch {
+	case t.Auth != remote.AuthNegotiate && t.Auth != remote.AuthBasic:
+		return t, usageErrorf("%s: auth=%s is not supported yet; use negotiate or basic", where, t.Auth)
+	case t.TLS.LegacyTLS && t.TLS.Fingerprint == "":
+		return t, usageErrorf("%s: tls=legacy needs tls_fingerprint=<sha256>: a Server 2003 certificate cannot be verified otherwise", where)
+	case (t.TLS.LegacyTLS || t.TLS.Fingerprint != "") && !t.HTTPS:
+		return t, usageErrorf("%s: tls settings need https=true", where)
+	case t.Auth == remote.AuthBasic && !t.HTTPS && !t.AllowUnencrypted:
+		return t, usageErrorf("%s: Basic over plain HTTP sends the password readable; use https=true, auth=negotiate, or --allow-unencrypted", where)
+	}
+	return t, nil
+}

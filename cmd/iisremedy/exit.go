@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// exitCode is the process exit status; DESIGN.md fixes the values.
+type exitCode int
+
+const (
+	exitOK          exitCode = 0   // all good
+	exitAttention   exitCode = 1   // a host failed or needs attention
+	exitUsage       exitCode = 2   // usage or input error; nothing was touched
+	exitAborted     exitCode = 3   // aborted (halted rollout, refused plan)
+	exitInterrupted exitCode = 130 // interrupted by a signal
+)
+
+// usageError is bad input: flags, arguments or an input file. It exits 2 and its message
+// names the flag, or the file and line, at fault.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// asUsage marks err as bad input; nil stays nil.
+func asUsage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &usageError{err}
+}
+
+// errNeedsAttention reports that the command did its job and printed its results, but at least
+// one host failed or needs an admin's attention. Its message is not printed again.
+var errNeedsAttention = errors.New("at least one host needs attention")
+
+// errAborted reports a run that stopped on purpose before its end (a halted wave, a refused plan).
+var errAborted = errors.New("aborted")
+
+// exitCodeFor maps the error a command returned to the exit code, in one place.
+func exitCodeFor(err error) exitCode {
+	var usage *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &usage):
+		return exitUsage
+	case errors.Is(err, errAborted):
+		return exitAborted
+	default:
+		return exitAttention
+	}
+}

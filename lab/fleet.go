@@ -1,0 +1,339 @@
+// Package lab runs a simulated fleet of Windows Server 2003 + IIS 6 hosts on this machine: each
+// host a lab/win2003 model behind its own lab/wsman WinRM listener on a loopback address, so the
+// whole tool can be seen, tested and timed without Windows.
+package lab
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/iisremedy/iisremedy/lab/win2003"
+	"github.com/iisremedy/iisremedy/lab/wsman"
+	"github.com/iisremedy/iisremedy/playbooks"
+)
+
+// Config describes a fleet. The zero value of every field but Password has a default.
+type Config struct {
+	Hosts    int    // number of hosts (0 = 1)
+	Scenario string // a scenario name of win2003.Scenarios, or "mix" ("" = "mix")
+	Seed     int64  // makes "mix" and per-host details reproducible
+
+	// FirstAddr is the first host's address; the others follow it (0 = 127.0.10.1).
+	FirstAddr netip.Addr
+	// Port is every host's port (0 = 5985, or 5986 with HTTPS; -1 = a free port per host, for tests).
+	Port int
+
+	HTTPS            bool
+	TLSProfile       string   // "modern" or "server2003" ("" = "modern")
+	Auth             []string // schemes offered: "negotiate", "basic" (nil = negotiate)
+	AllowUnencrypted bool
+	MaxEnvelopeKB    int           // 0 = 150, as WinRM 2.0
+	Latency          time.Duration // added to every WinRM reply
+	TimeScale        float64       // simulated seconds per real second (0 = 60)
+
+	User     string // "" = Administrator
+	Password string
+
+	// Logf, when set, receives the hosts' notable events.
+	Logf func(format string, args ...any)
+}
+
+// Fleet is a running set of lab hosts. Close stops it.
+type Fleet struct {
+	hosts []*Host
+}
+
+// Host is one lab host: its address, scenario and the verdict a correct diagnosis gives.
+type Host struct {
+	Addr     string // host:port exactly as the inventory writes it
+	Scenario string
+	Verdict  playbooks.Verdict
+	// CertSHA256 is the HTTPS certificate's SHA-256 fingerprint (hex), "" on HTTP.
+	CertSHA256 string
+
+	Model  *win2003.Host
+	Server *wsman.Server
+
+	addrPort  string
+	tlsConfig *tls.Config
+	mu        sync.Mutex
+	http      *http.Server
+	closed    bool
+}
+
+// Start builds the hosts and starts their listeners. On error nothing is left running.
+func Start(ctx context.Context, cfg Config) (*Fleet, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	names, err := scenarioNames(cfg)
+	if err != nil {
+		return nil, err
+	}
+	clock := win2003.NewClock(time.Now(), cfg.TimeScale)
+	f := &Fleet{}
+	addr := cfg.FirstAddr
+	for i, name := range names {
+		if i > 0 {
+			addr = nextHostAddr(addr)
+		}
+		h, err := newHost(cfg, clock, i, name, addr)
+		if err == nil {
+			err = h.listen()
+		}
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		f.hosts = append(f.hosts, h)
+		if err := ctx.Err(); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+func (cfg *Config) defaults() error {
+	if cfg.Hosts == 0 {
+		cfg.Hosts = 1
+	}
+	if cfg.Hosts < 0 || cfg.Hosts > 10000 {
+		return fmt.Errorf("hosts %d: want 1 to 10000", cfg.Hosts)
+	}
+	if cfg.Scenario == "" {
+		cfg.Scenario = "mix"
+	}
+	if !cfg.FirstAddr.IsValid() {
+		cfg.FirstAddr = netip.AddrFrom4([4]byte{127, 0, 10, 1})
+	}
+	if !cfg.FirstAddr.Is4() || !cfg.FirstAddr.IsLoopback() {
+		return fmt.Errorf("first address %s: the lab serves on IPv4 loopback addresses only", cfg.FirstAddr)
+	}
+	if cfg.Port == 0 {
+		cfg.Port = 5985
+		if cfg.HTTPS {
+			cfg.Port = 5986
+		}
+	}
+	switch cfg.TLSProfile {
+	case "":
+		cfg.TLSProfile = "modern"
+	case "modern", "server2003":
+	default:
+		return fmt.Errorf("tls profile %q: want modern or server2003", cfg.TLSProfile)
+	}
+	if cfg.TimeScale == 0 {
+		cfg.TimeScale = 60
+	}
+	if cfg.TimeScale < 0 {
+		return fmt.Errorf("time scale %g: want a positive factor", cfg.TimeScale)
+	}
+	for _, a := range cfg.Auth {
+		if a != "negotiate" && a != "basic" {
+			return fmt.Errorf("auth %q: want negotiate or basic", a)
+		}
+	}
+	if cfg.User == "" {
+		cfg.User = "Administrator"
+	}
+	return nil
+}
+
+func scenarioNames(cfg Config) ([]string, error) {
+	if cfg.Scenario == "mix" {
+		return win2003.Mix(cfg.Hosts, cfg.Seed), nil
+	}
+	if _, ok := win2003.ScenarioVerdict(cfg.Scenario); !ok {
+		return nil, fmt.Errorf("scenario %q: want mix or one of %v", cfg.Scenario, win2003.Scenarios())
+	}
+	names := make([]string, cfg.Hosts)
+	for i := range names {
+		names[i] = cfg.Scenario
+	}
+	return names, nil
+}
+
+// nextHostAddr skips .0 and .255 so every address looks like a host.
+func nextHostAddr(a netip.Addr) netip.Addr {
+	for {
+		a = a.Next()
+		b := a.As4()
+		if b[3] != 0 && b[3] != 255 {
+			return a
+		}
+	}
+}
+
+func newHost(cfg Config, clock *win2003.Clock, i int, scenario string, addr netip.Addr) (*Host, error) {
+	h := &Host{Scenario: scenario}
+	// Each host gets its own random source so the flaky scenario's faults are reproducible.
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(i)))
+	model, err := win2003.NewScenario(scenario, win2003.Options{
+		Seed:          cfg.Seed*100003 + int64(i),
+		Clock:         clock,
+		OnPowerChange: h.powerChanged,
+		Logf:          cfg.Logf,
+	})
+	if err != nil {
+		return nil, err
+	}
+	spec := model.Spec()
+	h.Model, h.Verdict = model, spec.Verdict
+	h.Server = &wsman.Server{
+		Host:              model,
+		Hostname:          model.ComputerName(),
+		User:              cfg.User,
+		Password:          cfg.Password,
+		Auth:              cfg.Auth,
+		AllowUnencrypted:  cfg.AllowUnencrypted,
+		MaxEnvelopeSizeKB: cfg.MaxEnvelopeKB,
+		Latency:           cfg.Latency,
+		Second:            time.Duration(float64(time.Second) / cfg.TimeScale),
+	}
+	if spec.DropRate > 0 || spec.Fail500Rate > 0 {
+		var mu sync.Mutex
+		draw := func() float64 { mu.Lock(); defer mu.Unlock(); return rng.Float64() }
+		h.Server.DropConnection = func(int64, *http.Request) bool { return draw() < spec.DropRate }
+		h.Server.Fail500Rate = spec.Fail500Rate
+	}
+	port := cfg.Port
+	if port < 0 {
+		port = 0
+	}
+	h.addrPort = net.JoinHostPort(addr.String(), strconv.Itoa(port))
+	if cfg.HTTPS {
+		// The certificate names the address the inventory uses, as an admin's would name the host.
+		tc, cert, err := wsman.TLSConfig(cfg.TLSProfile, addr.String())
+		if err != nil {
+			return nil, err
+		}
+		h.tlsConfig = tc
+		h.CertSHA256 = cert.Fingerprint
+	}
+	return h, nil
+}
+
+// listen opens the host's listener and serves it until stop.
+func (h *Host) listen() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// addrPort is empty while the model is still being built (it reports power on at birth).
+	if h.closed || h.http != nil || h.addrPort == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", h.addrPort)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", h.addrPort, err)
+	}
+	if h.Addr == "" {
+		h.Addr = ln.Addr().String()
+		h.addrPort = h.Addr // a reboot comes back on the same port
+	}
+	srv := &http.Server{
+		Handler:           h.Server,
+		ConnContext:       h.Server.ConnContext,
+		ConnState:         h.Server.ConnState,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          discardLog,
+	}
+	h.http = srv
+	if h.tlsConfig != nil {
+		ln = tls.NewListener(ln, h.tlsConfig)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	return nil
+}
+
+// stop closes the listener and every open connection: the machine is off.
+func (h *Host) stop() {
+	h.mu.Lock()
+	srv := h.http
+	h.http = nil
+	h.mu.Unlock()
+	if srv != nil {
+		_ = srv.Close()
+	}
+}
+
+// powerChanged follows the model's power state: down closes the endpoint so connections are
+// refused, as a rebooting machine's are; up opens it again with no shells left.
+func (h *Host) powerChanged(up bool) {
+	if !up {
+		h.stop()
+		h.Server.Reset()
+		return
+	}
+	_ = h.listen()
+}
+
+// Hosts returns the fleet's hosts in inventory order.
+func (f *Fleet) Hosts() []*Host { return f.hosts }
+
+// Close stops every host.
+func (f *Fleet) Close() {
+	for _, h := range f.hosts {
+		h.mu.Lock()
+		h.closed = true
+		h.mu.Unlock()
+		h.stop()
+	}
+}
+
+// WriteInventory writes one host:port a line, the inventory format iisremedy reads.
+func (f *Fleet) WriteInventory(w io.Writer) error {
+	var errs []error
+	for _, h := range f.hosts {
+		_, err := fmt.Fprintln(w, h.Addr)
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Manifest is what the lab knows about its hosts: the scenario of each and the verdict a correct
+// diagnosis gives. Its JSON shape is {"hosts":[{"host":…,"scenario":…,"verdict":…}]}.
+type Manifest struct {
+	Hosts []ManifestHost `json:"hosts"`
+}
+
+// ManifestHost is one host of a Manifest; Host is written exactly as in the inventory.
+type ManifestHost struct {
+	Host       string            `json:"host"`
+	Scenario   string            `json:"scenario"`
+	Verdict    playbooks.Verdict `json:"verdict"`
+	CertSHA256 string            `json:"cert_sha256,omitempty"`
+}
+
+// Manifest returns the fleet's manifest.
+func (f *Fleet) Manifest() Manifest {
+	m := Manifest{Hosts: make([]ManifestHost, 0, len(f.hosts))}
+	for _, h := range f.hosts {
+		m.Hosts = append(m.Hosts, ManifestHost{Host: h.Addr, Scenario: h.Scenario, Verdict: h.Verdict, CertSHA256: h.CertSHA256})
+	}
+	return m
+}
+
+// WriteManifest writes the manifest as indented JSON.
+func (f *Fleet) WriteManifest(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(f.Manifest())
+}
+
+// discardLog silences net/http's own logging of client disconnects, which a reboot causes by design.
+var discardLog = log.New(io.Discard, "", 0)
+
+// Scenarios lists the scenario names a fleet accepts besides "mix".
+func Scenarios() []string { return win2003.Scenarios() }

@@ -1,0 +1,172 @@
+package win2003
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+	"time"
+)
+
+// Clock is the simulated time of a lab. One Clock may drive many hosts.
+//
+// A scaled clock (NewClock with scale > 0) runs Scale simulated seconds per real second from a start
+// instant: NewClock(start, 60) makes one simulated minute pass per real second, and a scale such as
+// 1e6 makes a 30-minute installation take about two real milliseconds, which is what tests use.
+// A manual clock (NewManualClock) stands still until Advance is called; timers fire inside Advance.
+// All durations given to a Clock are simulated durations.
+type Clock struct {
+	mu        sync.Mutex
+	scale     float64 // 0 = manual
+	realStart time.Time
+	simStart  time.Time
+	manualNow time.Time
+	timers    timerHeap
+	seq       uint64
+}
+
+// NewClock returns a clock whose simulated time starts at start and runs scale times faster than
+// real time. A scale <= 0 is taken as 1.
+func NewClock(start time.Time, scale float64) *Clock {
+	if scale <= 0 {
+		scale = 1
+	}
+	return &Clock{scale: scale, realStart: time.Now(), simStart: start}
+}
+
+// NewManualClock returns a clock that stands at start until Advance moves it.
+func NewManualClock(start time.Time) *Clock {
+	return &Clock{manualNow: start}
+}
+
+// Scale reports the time-scale factor (0 for a manual clock).
+func (c *Clock) Scale() float64 { return c.scale }
+
+// Now reports the simulated time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nowLocked()
+}
+
+func (c *Clock) nowLocked() time.Time {
+	if c.scale == 0 {
+		return c.manualNow
+	}
+	real := time.Since(c.realStart)
+	return c.simStart.Add(time.Duration(float64(real) * c.scale))
+}
+
+// Timer is a pending AfterFunc call.
+type Timer struct {
+	c     *Clock
+	rt    *time.Timer
+	mt    *manualTimer
+}
+
+// Stop cancels the timer; it reports whether the call was still pending.
+func (t *Timer) Stop() bool {
+	if t == nil {
+		return false
+	}
+	if t.rt != nil {
+		return t.rt.Stop()
+	}
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	if t.mt.index < 0 {
+		return false
+	}
+	heap.Remove(&t.c.timers, t.mt.index)
+	return true
+}
+
+// AfterFunc calls f after the simulated duration d: in its own goroutine on a scaled clock, inside
+// Advance on a manual clock.
+func (c *Clock) AfterFunc(d time.Duration, f func()) *Timer {
+	t := &Timer{c: c}
+	if c.scale != 0 {
+		t.rt = time.AfterFunc(time.Duration(float64(d)/c.scale), f)
+		return t
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	mt := &manualTimer{when: c.manualNow.Add(d), seq: c.seq, f: f}
+	heap.Push(&c.timers, mt)
+	t.mt = mt
+	return t
+}
+
+// Sleep waits for the simulated duration d or until ctx is done; it reports whether d elapsed.
+func (c *Clock) Sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	done := make(chan struct{})
+	t := c.AfterFunc(d, func() { close(done) })
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		t.Stop()
+		return false
+	}
+}
+
+// Advance moves a manual clock forward by d, running the timers that fall due in time order.
+// It does nothing on a scaled clock.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	if c.scale != 0 {
+		c.mu.Unlock()
+		return
+	}
+	target := c.manualNow.Add(d)
+	for len(c.timers) > 0 && !c.timers[0].when.After(target) {
+		mt := heap.Pop(&c.timers).(*manualTimer)
+		if mt.when.After(c.manualNow) {
+			c.manualNow = mt.when
+		}
+		c.mu.Unlock()
+		mt.f()
+		c.mu.Lock()
+	}
+	c.manualNow = target
+	c.mu.Unlock()
+}
+
+type manualTimer struct {
+	when  time.Time
+	seq   uint64
+	f     func()
+	index int
+}
+
+type timerHeap []*manualTimer
+
+func (h timerHeap) Len() int { return len(h) }
+func (h timerHeap) Less(i, j int) bool {
+	if h[i].when.Equal(h[j].when) {
+		return h[i].seq < h[j].seq
+	}
+	return h[i].when.Before(h[j].when)
+}
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *timerHeap) Push(x any) {
+	mt := x.(*manualTimer)
+	mt.index = len(*h)
+	*h = append(*h, mt)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	n := len(old)
+	mt := old[n-1]
+	old[n-1] = nil
+	mt.index = -1
+	*h = old[:n-1]
+	return mt
+}

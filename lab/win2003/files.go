@@ -1,0 +1,287 @@
+package win2003
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+	"sort"
+	"strings"
+	"time"
+)
+
+// SmallFileLimit is the size up to which a file's bytes are kept; past it a file is only a size and
+// streaming hashes (SHA-256 of the bytes and of their base64 decoding), so a staged installer costs
+// nothing per host.
+const SmallFileLimit = 64 << 10
+
+type fileSystem struct {
+	files map[string]*file    // by lower-case full path
+	dirs  map[string]struct{} // lower-case full paths of directories
+}
+
+type file struct {
+	path    string // as created
+	version string // "" = no version resource
+	size    int64
+	mtime   time.Time
+	data    []byte // content when small and written by a command
+	big     *bigContent
+}
+
+type bigContent struct {
+	sum   hash.Hash
+	b64   b64Stream
+	fixed string // known SHA-256 of content produced whole (certutil -decode), "" = use sum
+}
+
+func newFileSystem() *fileSystem {
+	return &fileSystem{files: map[string]*file{}, dirs: map[string]struct{}{}}
+}
+
+func normPath(p string) string {
+	p = strings.ReplaceAll(p, "/", `\`)
+	for strings.Contains(p, `\\`) {
+		p = strings.ReplaceAll(p, `\\`, `\`)
+	}
+	if len(p) > 3 && strings.HasSuffix(p, `\`) {
+		p = strings.TrimSuffix(p, `\`)
+	}
+	return strings.ToLower(p)
+}
+
+func (fs *fileSystem) file(p string) *file { return fs.files[normPath(p)] }
+
+func (fs *fileSystem) isDir(p string) bool {
+	n := normPath(p)
+	if len(n) == 2 && n[1] == ':' {
+		n += `\`
+	}
+	_, ok := fs.dirs[n]
+	return ok
+}
+
+func (fs *fileSystem) mkdirAll(p string) {
+	n := normPath(p)
+	for {
+		key := n
+		if len(key) == 2 && key[1] == ':' {
+			key += `\`
+		}
+		fs.dirs[key] = struct{}{}
+		i := strings.LastIndex(n, `\`)
+		if i < 0 || len(n) <= 3 {
+			return
+		}
+		n = n[:i]
+		if len(n) == 2 {
+			fs.dirs[n+`\`] = struct{}{}
+			return
+		}
+	}
+}
+
+func (fs *fileSystem) put(f *file) {
+	fs.files[normPath(f.path)] = f
+	if i := strings.LastIndex(f.path, `\`); i > 0 {
+		fs.mkdirAll(f.path[:i])
+	}
+}
+
+func (fs *fileSystem) remove(p string) bool {
+	n := normPath(p)
+	if _, ok := fs.files[n]; !ok {
+		return false
+	}
+	delete(fs.files, n)
+	return true
+}
+
+// inDir lists the files directly in dir, sorted by name.
+func (fs *fileSystem) inDir(dir string) []*file {
+	prefix := normPath(dir)
+	if !strings.HasSuffix(prefix, `\`) {
+		prefix += `\`
+	}
+	var out []*file
+	for k, f := range fs.files {
+		if strings.HasPrefix(k, prefix) && !strings.Contains(k[len(prefix):], `\`) {
+			out = append(out, f)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return normPath(out[i].path) < normPath(out[j].path) })
+	return out
+}
+
+func (f *file) truncate() {
+	f.data, f.big, f.size = nil, nil, 0
+}
+
+func (f *file) write(p []byte) {
+	if f.big == nil && int64(len(f.data))+int64(len(p)) <= SmallFileLimit {
+		f.data = append(f.data, p...)
+		f.size += int64(len(p))
+		return
+	}
+	if f.big == nil {
+		f.big = &bigContent{sum: sha256.New()}
+		f.big.sum.Write(f.data)
+		f.big.b64.write(f.data)
+		f.data = nil
+	}
+	if f.big.fixed != "" {
+		// appending to a decoded file: its content is no longer known exactly
+		f.big.fixed, f.big.sum = "", sha256.New()
+	}
+	f.big.sum.Write(p)
+	f.big.b64.write(p)
+	f.size += int64(len(p))
+}
+
+// sha256Hex returns the file content's SHA-256 in lower-case hex; static system files (no content)
+// hash their path and version so two different files never look the same.
+func (f *file) sha256Hex() string {
+	if f.big != nil {
+		if f.big.fixed != "" {
+			return f.big.fixed
+		}
+		return hex.EncodeToString(f.big.sum.Sum(nil))
+	}
+	if f.data == nil && f.size > 0 {
+		s := sha256.Sum256([]byte(strings.ToLower(f.path) + "|" + f.version))
+		return hex.EncodeToString(s[:])
+	}
+	s := sha256.Sum256(f.data)
+	return hex.EncodeToString(s[:])
+}
+
+// decoded returns the size and SHA-256 of the file's base64 decoding (certutil -decode).
+func (f *file) decoded() (size int64, sum string, ok bool) {
+	var st b64Stream
+	src := &st
+	if f.big != nil && f.big.fixed != "" {
+		return 0, "", false
+	}
+	if f.big != nil {
+		cp := f.big.b64.clone()
+		src = &cp
+	} else {
+		st.write(f.data)
+	}
+	return src.finish()
+}
+
+// b64Stream decodes base64 text as it streams by, keeping only the decoded size and SHA-256.
+// Lines starting with "-----" (certutil's BEGIN/END armour) are skipped; whitespace is ignored.
+type b64Stream struct {
+	line    []byte // current line's first bytes, up to 5, until it is known not to be armour
+	decided bool   // the current line's first 5 bytes were seen
+	skip    bool   // current line is an armour line
+	quantum [4]byte
+	n       int
+	padded  int
+	size    int64
+	sum     hash.Hash
+	bad     bool
+}
+
+func (s *b64Stream) clone() b64Stream {
+	c := *s
+	c.line = append([]byte(nil), s.line...)
+	if s.sum != nil {
+		c.sum = cloneSHA(s.sum)
+	}
+	return c
+}
+
+func b64val(c byte) int {
+	switch {
+	case c >= 'A' && c <= 'Z':
+		return int(c - 'A')
+	case c >= 'a' && c <= 'z':
+		return int(c-'a') + 26
+	case c >= '0' && c <= '9':
+		return int(c-'0') + 52
+	case c == '+':
+		return 62
+	case c == '/':
+		return 63
+	}
+	return -1
+}
+
+func (s *b64Stream) write(p []byte) {
+	if s.sum == nil {
+		s.sum = sha256.New()
+	}
+	for _, c := range p {
+		if c == '\n' || c == '\r' {
+			if !s.decided {
+				s.feed(s.line)
+			}
+			s.line = s.line[:0]
+			s.skip, s.decided = false, false
+			continue
+		}
+		if !s.decided {
+			s.line = append(s.line, c)
+			if len(s.line) == 5 {
+				s.decided = true
+				if string(s.line) == "-----" {
+					s.skip = true
+				} else {
+					s.feed(s.line)
+				}
+			}
+			continue
+		}
+		if !s.skip {
+			s.feed([]byte{c})
+		}
+	}
+}
+
+func (s *b64Stream) feed(p []byte) {
+	for _, c := range p {
+		if s.bad || c == ' ' || c == '\t' {
+			continue
+		}
+		if c == '=' {
+			s.padded++
+			s.quantum[s.n] = 0
+			s.n++
+		} else {
+			v := b64val(c)
+			if v < 0 || s.padded > 0 {
+				s.bad = true
+				continue
+			}
+			s.quantum[s.n] = byte(v)
+			s.n++
+		}
+		if s.n == 4 {
+			b := [3]byte{s.quantum[0]<<2 | s.quantum[1]>>4, s.quantum[1]<<4 | s.quantum[2]>>2, s.quantum[2]<<6 | s.quantum[3]}
+			k := 3 - s.padded
+			if k < 1 {
+				s.bad = true
+				k = 0
+			}
+			s.sum.Write(b[:k])
+			s.size += int64(k)
+			s.n = 0
+		}
+	}
+}
+
+func (s *b64Stream) finish() (int64, string, bool) {
+	if s.sum == nil {
+		s.sum = sha256.New()
+	}
+	if !s.decided {
+		s.feed(s.line)
+		s.line = s.line[:0]
+	}
+	if s.bad || s.n != 0 {
+		return 0, "", false
+	}
+	return s.size, hex.EncodeToString(s.sum.Sum(nil)), true
+}

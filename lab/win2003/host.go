@@ -1,0 +1,466 @@
+// Package win2003 simulates a Windows Server 2003 host with IIS 6 for the lab: its registry, files
+// with versions, installed updates, System event log, services, IIS metabase (pools and sites),
+// scheduled tasks, boot time and disk, and a small cmd.exe with the programs iisremedy's probe and
+// remediation use (reg, wmic, sc, net, schtasks, shutdown, tasklist, hostname, certutil, the SP2
+// installer and the scripts iisremedy writes). Output formats follow FACTS.md and samples/; where no
+// source settles a format the choice is a variable or an Options field marked unconfirmed.
+//
+// A Host implements wsman.Host (Exec). Time is a Clock that a lab scales (60 = a simulated minute
+// per real second) and tests advance or scale far up, so nothing sleeps. State is mostly data: crashes,
+// Rapid-Fail Protection and worker starts are computed lazily from the clock when someone looks, so an
+// idle host runs no goroutine. Timers exist only for a pending shutdown, a boot and a running scheduled
+// task or installer.
+//
+// Power: a host is up or down. shutdown /r takes it down after /t seconds and brings it back after
+// Options.BootDuration (never, in the never-returns scenario). Up reports the state, PowerChanged
+// returns a channel closed at the next change, and Options.OnPowerChange is called (outside the
+// host's lock) on every change, so the fleet can close the listener, Reset the wsman server and
+// reopen it.
+package win2003
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/iisremedy/iisremedy/playbooks"
+)
+
+// Versions of the IIS 6 files at each Windows Server 2003 level (FACTS.md §0).
+const (
+	VersionRTM = "6.0.3790.0"
+	VersionSP1 = "6.0.3790.1830"
+	VersionSP2 = "6.0.3790.3959"
+	// VersionKB982666 is w3core.dll and w3dt.dll after KB982666 [P] (FACTS.md §0).
+	VersionKB982666 = "6.0.3790.4693"
+)
+
+// VersionKB973917 is w3core.dll after KB973917. Unconfirmed (CONTRACT.md: use 6.0.3790.4614).
+var VersionKB973917 = "6.0.3790.4614"
+
+// Options configures a host. The zero value of every field has a default.
+type Options struct {
+	ComputerName string // "" = a name derived from Seed, e.g. WEB042
+	Seed         int64  // varies pids, boot time, pool names and other details reproducibly
+	Clock        *Clock // nil = a scaled clock at scale 60 started at 2010-06-21 09:00 UTC
+
+	// BootDuration is the simulated time from power-off to a running host (0 = 3 minutes).
+	BootDuration time.Duration
+	// InstallDuration is the simulated run time of the SP2 installer (0 = 25 minutes, [NC] FACTS.md §2).
+	InstallDuration time.Duration
+	// RequestInterval is the simulated interval of the background request trickle per pool
+	// (0 = 1 minute; negative = no background requests).
+	RequestInterval time.Duration
+
+	// OnPowerChange, when set, is called with false when the host goes down and true when it is up
+	// again. It runs without the host's lock held, in a timer goroutine.
+	OnPowerChange func(up bool)
+	// Logf, when set, receives one line per notable state change.
+	Logf func(format string, args ...any)
+}
+
+// Host is one simulated Windows Server 2003 machine. Its methods are safe for concurrent use.
+type Host struct {
+	opts  Options
+	spec  Spec
+	clock *Clock
+
+	mu       sync.Mutex
+	up       bool
+	powerCh  chan struct{}
+	bootTime time.Time
+	procCtx  context.Context // cancelled when the host goes down: kills running commands
+	procStop context.CancelFunc
+
+	reg      *registry
+	fs       *fileSystem
+	events   []Event
+	nextRec  int
+	services []*service
+	pools    []*pool
+	sites    []*site
+	tasks    []*task
+	pending  []pendingFile // file replacements applied at the next boot
+	nextPID  int
+	settled  time.Time
+
+	wmicInstalled bool
+	installing    bool
+	shutdownTimer *Timer
+	shutdownAt    time.Time
+}
+
+// Spec is the static description of a host that a scenario produces. Fields are exported so a test
+// or the fleet can build variations with New.
+type Spec struct {
+	Scenario     string
+	Verdict      playbooks.Verdict // what a correct diagnosis gives
+	ComputerName string
+	Arch         string // "x86" or "AMD64"
+	Language     string // "0409" English or "0C0A" Spanish
+	SystemRoot   string // `C:\WINDOWS` or `D:\WINNT`
+	ServicePack  int    // 0, 1 or 2
+	IIS          bool
+	IISLevel     string            // version of the IIS files IIS was installed with
+	Overrides    map[string]string // file name (lower case) -> version, e.g. updates' files
+	Hotfixes     []string          // KB numbers registered under Updates\...\SP3 (or SP2 on SP1)
+	OtherCause   bool              // workers crash with ffffffff although binaries match
+	PowerShell   bool              // WMF 2.0 present
+	DiskSize     int64
+	FreeDisk     int64
+	TZOffset     int // minutes east of UTC
+	NeverReturns bool
+	NoTrickle    bool // no background requests (pools never start a worker on their own)
+	Pools        []string
+	// DropRate and Fail500Rate are the flaky scenario's connection-drop and HTTP 500 rates
+	// (0..1); the fleet applies them through the wsman server's fault knobs.
+	DropRate    float64
+	Fail500Rate float64
+	// InstallerFails names why the SP2 installer fails on this host: "" (it works), "disk".
+	InstallerFails string
+	WMICInstalled  bool // false = the next wmic run prints the first-run banner
+	BootAgo        time.Duration
+}
+
+// New builds a host from spec. It returns an error for an impossible spec.
+func New(spec Spec, opts Options) (*Host, error) {
+	if spec.Arch == "" {
+		spec.Arch = "x86"
+	}
+	if spec.Arch != "x86" && spec.Arch != "AMD64" {
+		return nil, fmt.Errorf("win2003: unsupported architecture %q", spec.Arch)
+	}
+	if spec.Language == "" {
+		spec.Language = "0409"
+	}
+	if _, ok := locales[strings.ToUpper(spec.Language)]; !ok {
+		return nil, fmt.Errorf("win2003: unsupported install language %q", spec.Language)
+	}
+	spec.Language = strings.ToUpper(spec.Language)
+	if spec.SystemRoot == "" {
+		spec.SystemRoot = `C:\WINDOWS`
+	}
+	if len(spec.SystemRoot) < 4 || spec.SystemRoot[1] != ':' || spec.SystemRoot[2] != '\\' {
+		return nil, fmt.Errorf("win2003: bad system root %q", spec.SystemRoot)
+	}
+	if spec.ComputerName == "" {
+		spec.ComputerName = opts.ComputerName
+	}
+	if spec.ComputerName == "" {
+		spec.ComputerName = fmt.Sprintf("WEB%03d", uint64(opts.Seed)%1000)
+	}
+	spec.ComputerName = strings.ToUpper(spec.ComputerName)
+	if spec.IIS && spec.IISLevel == "" {
+		spec.IISLevel = VersionSP2
+	}
+	if spec.IIS && len(spec.Pools) == 0 {
+		spec.Pools = []string{"DefaultAppPool"}
+	}
+	if spec.DiskSize == 0 {
+		spec.DiskSize = 40 << 30
+	}
+	if spec.FreeDisk == 0 {
+		spec.FreeDisk = 12 << 30
+	}
+	if spec.BootAgo == 0 {
+		spec.BootAgo = 50 * time.Hour
+	}
+	if opts.Clock == nil {
+		opts.Clock = NewClock(DefaultStart, 60)
+	}
+	if opts.BootDuration <= 0 {
+		opts.BootDuration = 3 * time.Minute
+	}
+	if opts.InstallDuration <= 0 {
+		opts.InstallDuration = 25 * time.Minute
+	}
+	if opts.RequestInterval == 0 {
+		opts.RequestInterval = time.Minute
+	}
+	h := &Host{opts: opts, spec: spec, clock: opts.Clock, powerCh: make(chan struct{})}
+	h.nextPID = 1000 + int(uint64(opts.Seed)%997)*4
+	h.wmicInstalled = spec.WMICInstalled
+	h.build()
+	now := h.clock.Now()
+	h.boot(now.Add(-spec.BootAgo))
+	h.mu.Lock()
+	h.settleLocked(now)
+	h.mu.Unlock()
+	return h, nil
+}
+
+// DefaultStart is the simulated instant a default clock starts at: a Monday after KB982666's release.
+var DefaultStart = time.Date(2010, 6, 21, 9, 0, 0, 0, time.UTC)
+
+// ComputerName reports the host's NetBIOS name (upper case).
+func (h *Host) ComputerName() string { return h.spec.ComputerName }
+
+// Spec returns the static description the host was built from.
+func (h *Host) Spec() Spec { return h.spec }
+
+// Scenario reports the scenario name the host was built from ("" for a hand-made Spec).
+func (h *Host) Scenario() string { return h.spec.Scenario }
+
+// Verdict reports what a correct diagnosis of the host, as built, gives.
+func (h *Host) Verdict() playbooks.Verdict { return h.spec.Verdict }
+
+// Clock returns the host's clock.
+func (h *Host) Clock() *Clock { return h.clock }
+
+// Up reports whether the host is powered on and answering.
+func (h *Host) Up() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.up
+}
+
+// PowerChanged returns a channel that is closed at the host's next power change.
+func (h *Host) PowerChanged() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.powerCh
+}
+
+// LastBootUpTime reports when the host last booted (simulated time).
+func (h *Host) LastBootUpTime() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.bootTime
+}
+
+// Event is one entry of the simulated System event log.
+type Event struct {
+	Record    int
+	Logfile   string
+	Source    string
+	Code      int
+	Type      string // "warning", "error", "information"
+	Time      time.Time
+	Strings   []string // insertion strings
+	User      string
+	component string
+}
+
+// Events returns a copy of the System log entries from the given source ("" = all), oldest first.
+func (h *Host) Events(source string) []Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.settleLocked(h.clock.Now())
+	var out []Event
+	for _, e := range h.events {
+		if source == "" || strings.EqualFold(e.Source, source) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// PoolState reports a pool's AppPoolState (1 starting, 2 started, 3 stopping, 4 stopped), 0 when
+// the pool does not exist.
+func (h *Host) PoolState(name string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.settleLocked(h.clock.Now())
+	if p := h.poolLocked(name); p != nil {
+		return p.state
+	}
+	return 0
+}
+
+// FileVersion reports the version of a file by full path ("" when absent or unversioned).
+func (h *Host) FileVersion(path string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f := h.fs.file(path); f != nil {
+		return f.version
+	}
+	return ""
+}
+
+// Installing reports whether an SP2 installer is running.
+func (h *Host) Installing() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.installing
+}
+
+func (h *Host) logf(format string, args ...any) {
+	if h.opts.Logf != nil {
+		h.opts.Logf(h.spec.ComputerName+": "+format, args...)
+	}
+}
+
+// setPowerLocked changes the power state; the caller calls the returned func after unlocking.
+func (h *Host) setPowerLocked(up bool) func() {
+	if h.up == up {
+		return func() {}
+	}
+	h.up = up
+	close(h.powerCh)
+	h.powerCh = make(chan struct{})
+	cb := h.opts.OnPowerChange
+	h.logf("power up=%v", up)
+	return func() {
+		if cb != nil {
+			cb(up)
+		}
+	}
+}
+
+// boot brings the host up at t: pending file replacements, services, pools.
+func (h *Host) boot(t time.Time) {
+	h.mu.Lock()
+	t = t.Truncate(time.Second).Add(500 * time.Millisecond)
+	h.bootTime = t
+	h.settled = t
+	for _, pf := range h.pending {
+		if f := h.fs.file(pf.path); f != nil {
+			f.version = pf.version
+			f.size = pf.size
+			f.mtime = t
+		} else {
+			h.fs.put(&file{path: pf.path, version: pf.version, size: pf.size, mtime: t})
+		}
+	}
+	if len(h.pending) > 0 {
+		h.reg.deleteValue(`HKLM\SYSTEM\CurrentControlSet\Control\Session Manager`, "PendingFileRenameOperations")
+	}
+	h.pending = nil
+	h.installing = false
+	h.shutdownTimer = nil
+	h.shutdownAt = time.Time{}
+	h.procCtx, h.procStop = context.WithCancel(context.Background())
+	h.addEventLocked(Event{Logfile: "System", Source: "EventLog", Code: 6009, Type: "information", Time: t,
+		Strings: []string{"5.02.", "3790", h.csdVersion(), h.uniproc()}})
+	h.addEventLocked(Event{Logfile: "System", Source: "EventLog", Code: 6005, Type: "information", Time: t})
+	for _, s := range h.services {
+		s.running = s.auto
+		if s.running {
+			s.pid = h.newPIDLocked()
+		}
+	}
+	h.startW3SVCPoolsLocked(t)
+	for _, st := range h.sites {
+		st.state = 2
+	}
+	notify := h.setPowerLocked(true)
+	h.mu.Unlock()
+	notify()
+}
+
+func (h *Host) csdVersion() string {
+	switch h.spec.ServicePack {
+	case 0:
+		return ""
+	default:
+		return fmt.Sprintf("Service Pack %d", h.spec.ServicePack)
+	}
+}
+
+func (h *Host) uniproc() string { return "Multiprocessor Free" }
+
+func (h *Host) newPIDLocked() int {
+	h.nextPID += 4 + h.nextPID%13*4
+	if h.nextPID > 60000 {
+		h.nextPID = 1000 + h.nextPID%1000*4
+	}
+	return h.nextPID
+}
+
+// maxEvents bounds the event log like a wrapping log of the default size.
+const maxEvents = 2000
+
+func (h *Host) addEventLocked(e Event) {
+	h.nextRec++
+	e.Record = h.nextRec
+	e.Time = e.Time.Truncate(time.Second)
+	if e.User == "" {
+		e.User = ""
+	}
+	// keep time order: new events are nearly always the newest
+	i := len(h.events)
+	for i > 0 && h.events[i-1].Time.After(e.Time) {
+		i--
+	}
+	h.events = append(h.events, Event{})
+	copy(h.events[i+1:], h.events[i:])
+	h.events[i] = e
+	if len(h.events) > maxEvents {
+		h.events = append(h.events[:0:0], h.events[len(h.events)-maxEvents:]...)
+	}
+}
+
+// Exec runs one command line as `cmd /c` under a WinRM shell would, and returns its exit code.
+// It implements wsman.Host.
+func (h *Host) Exec(ctx context.Context, cmdline string, stdin io.Reader, stdout, stderr io.Writer) int {
+	h.mu.Lock()
+	up := h.up
+	pctx := h.procCtx
+	h.mu.Unlock()
+	if !up {
+		// The endpoint refuses connections while down; a command that slips through fails.
+		return 1
+	}
+	ctx, cancel := mergeCtx(ctx, pctx)
+	defer cancel()
+	p := h.newProc(ctx, false)
+	p.stdin = stdin
+	return p.runTop(cmdline, &stream{w: stdout, kind: streamPipe}, &stream{w: stderr, kind: streamPipe})
+}
+
+// mergeCtx returns a context done when either a or b is done.
+func mergeCtx(a, b context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(a)
+	if b == nil {
+		return ctx, cancel
+	}
+	stop := context.AfterFunc(b, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+type pendingFile struct {
+	path    string
+	version string
+	size    int64
+}
+
+type service struct {
+	name, display string
+	auto          bool
+	running       bool
+	pid           int
+	shareProcess  bool
+	w3svc         bool
+}
+
+func (h *Host) serviceLocked(name string) *service {
+	for _, s := range h.services {
+		if strings.EqualFold(s.name, name) {
+			return s
+		}
+	}
+	return nil
+}
+
+func (h *Host) poolLocked(name string) *pool {
+	name = strings.TrimPrefix(strings.ToLower(name), "w3svc/apppools/")
+	for _, p := range h.pools {
+		if strings.EqualFold(p.name, name) {
+			return p
+		}
+	}
+	return nil
+}
+
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

@@ -1,0 +1,947 @@
+package win2003
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// program is an executable of the simulated host.
+type program func(p *proc, name string, args []string, raw string, out, errw *stream) int
+
+var programs map[string]program
+
+func init() {
+	programs = map[string]program{
+		"cmd":       progCmd,
+		"reg":       progReg,
+		"wmic":      progWmic,
+		"sc":        progSc,
+		"net":       progNet,
+		"net1":      progNet,
+		"schtasks":  progSchtasks,
+		"shutdown":  progShutdown,
+		"tasklist":  progTasklist,
+		"hostname":  progHostname,
+		"findstr":   progFindstr,
+		"ping":      progPing,
+		"certutil":  progCertutil,
+		"cscript":   progCscript,
+		"wscript":   progCscript,
+		"powershell": progPowershell,
+	}
+}
+
+// runProgram resolves and runs an external command; it returns the exit code.
+func (p *proc) runProgram(name, rest string, out, errw *stream) int {
+	savedErr := p.curErr
+	p.curErr = errw
+	defer func() { p.curErr = savedErr }()
+	args := splitArgs(rest)
+	typed := name
+	lname := strings.ToLower(strings.Trim(name, `"`))
+	if strings.ContainsAny(lname, `\:`) {
+		return p.runPath(typed, p.abs(lname), args, rest, out, errw)
+	}
+	base := strings.TrimSuffix(strings.TrimSuffix(lname, ".exe"), ".com")
+	if prog, ok := programs[base]; ok && p.programInstalled(base) {
+		return prog(p, base, args, rest, out, errw)
+	}
+	// the current directory, then PATH-less lookups of files the tool wrote
+	p.h.mu.Lock()
+	var found string
+	for _, cand := range []string{lname, lname + ".cmd", lname + ".bat", lname + ".exe"} {
+		path := p.abs(cand)
+		if p.h.fs.file(path) != nil {
+			found = path
+			break
+		}
+	}
+	p.h.mu.Unlock()
+	if found != "" {
+		return p.runPath(typed, found, args, rest, out, errw)
+	}
+	return p.notRecognized(typed, errw)
+}
+
+func (p *proc) programInstalled(base string) bool {
+	if base == "powershell" {
+		return p.h.spec.PowerShell
+	}
+	return true
+}
+
+func (p *proc) notRecognized(typed string, errw *stream) int {
+	l := p.loc()
+	p.write(errw, fmt.Sprintf(l.text("notrecognized1"), typed)+"\r\n"+l.text("notrecognized2")+"\r\n")
+	return 9009
+}
+
+// runPath runs a file by its full path.
+func (p *proc) runPath(typed, path string, args []string, raw string, out, errw *stream) int {
+	h := p.h
+	h.mu.Lock()
+	f := h.fs.file(path)
+	var data []byte
+	if f != nil {
+		data = append([]byte(nil), f.data...)
+		path = f.path
+	}
+	h.mu.Unlock()
+	if f == nil {
+		return p.notRecognized(typed, errw)
+	}
+	lower := strings.ToLower(path)
+	base := lower[strings.LastIndex(lower, `\`)+1:]
+	switch {
+	case strings.HasSuffix(lower, ".cmd") || strings.HasSuffix(lower, ".bat"):
+		inBatch := p.batch != nil
+		code := p.runBatch(path, data, args, out, errw)
+		if inBatch {
+			// running a batch from a batch without CALL does not return
+			p.batch.done = true
+		}
+		return code
+	case strings.HasSuffix(lower, ".vbs") || strings.HasSuffix(lower, ".js"):
+		return progCscript(p, "cscript", append([]string{path}, args...), path+" "+raw, out, errw)
+	case installerName(base) != nil:
+		return p.runInstaller(path, args, out, errw)
+	}
+	b := strings.TrimSuffix(strings.TrimSuffix(base, ".exe"), ".com")
+	if prog, ok := programs[b]; ok && strings.HasPrefix(lower, normPath(h.spec.SystemRoot)) {
+		return prog(p, b, args, raw, out, errw)
+	}
+	p.write(errw, typed+" is not a valid Win32 application.\r\n")
+	return 193
+}
+
+// ---------- cmd ----------
+
+func progCmd(p *proc, _ string, args []string, raw string, out, errw *stream) int {
+	child := &proc{h: p.h, ctx: p.ctx, env: p.env.clone(), cwd: p.cwd, stdin: p.stdin, system: p.system, echo: false}
+	rest := raw
+	for {
+		rest = strings.TrimLeft(rest, " \t")
+		if !strings.HasPrefix(rest, "/") || len(rest) < 2 {
+			break
+		}
+		sw := rest
+		if i := strings.IndexAny(rest, " \t"); i >= 0 {
+			sw = rest[:i]
+		}
+		lsw := strings.ToLower(sw)
+		switch {
+		case lsw == "/c" || lsw == "/k":
+			body := strings.TrimLeft(rest[len(sw):], " \t")
+			body = stripCmdQuotes(body)
+			code := child.runTop(body, out, errw)
+			return code
+		case strings.HasPrefix(lsw, "/v:on"):
+			child.delayed = true
+		case strings.HasPrefix(lsw, "/v:off"):
+			child.delayed = false
+		case strings.HasPrefix(lsw, "/c") || strings.HasPrefix(lsw, "/k"):
+			// `/c"..."`: the switch glued to its argument
+			body := stripCmdQuotes(rest[2:])
+			return child.runTop(body, out, errw)
+		}
+		rest = rest[len(sw):]
+	}
+	// An interactive cmd with no /c reads commands from stdin.
+	if p.stdin != nil {
+		data, _ := io.ReadAll(p.stdin)
+		for _, line := range strings.Split(strings.ReplaceAll(decodeCP(p.loc().oem, data), "\r\n", "\n"), "\n") {
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			child.runLine(child.expandPercent(line), out, errw)
+			if child.exiting {
+				return child.exitCode
+			}
+		}
+	}
+	return child.errorlevel
+}
+
+// stripCmdQuotes applies cmd /c's quote rule: when the text starts with a quote, the first and the
+// last quote are removed (the "old behaviour" of cmd /?), unless exactly two quotes enclose an
+// existing executable's name with no special characters.
+func stripCmdQuotes(s string) string {
+	if !strings.HasPrefix(s, `"`) {
+		return s
+	}
+	j := strings.LastIndexByte(s, '"')
+	if j == 0 {
+		return s[1:]
+	}
+	return s[1:j] + s[j+1:]
+}
+
+// ---------- hostname ----------
+
+func progHostname(p *proc, _ string, args []string, _ string, out, errw *stream) int {
+	if len(args) > 0 {
+		p.write(errw, "sethostname: Use the Network Control Panel Applet to set hostname.\r\n")
+		return 1
+	}
+	p.write(out, p.h.spec.ComputerName+"\r\n")
+	return 0
+}
+
+// ---------- reg ----------
+
+func progReg(p *proc, _ string, args []string, _ string, out, errw *stream) int {
+	l := p.loc()
+	if len(args) < 2 {
+		p.write(errw, "\r\nERROR: Invalid syntax.\r\nType \"REG /?\" for usage.\r\n")
+		return 1
+	}
+	op := strings.ToLower(args[0])
+	keyPath := args[1]
+	var valName *string
+	var typ, data string
+	force, all, empty := false, false, false
+	typ = "REG_SZ"
+	for i := 2; i < len(args); i++ {
+		a := strings.ToLower(args[i])
+		next := func() string {
+			if i+1 < len(args) {
+				i++
+				return args[i]
+			}
+			return ""
+		}
+		switch a {
+		case "/v":
+			v := next()
+			valName = &v
+		case "/ve":
+			v := ""
+			valName = &v
+			empty = true
+		case "/t":
+			typ = strings.ToUpper(next())
+		case "/d":
+			data = next()
+		case "/f":
+			force = true
+		case "/s":
+			all = true
+		case "/va":
+			all = true
+		case "/se":
+			next()
+		default:
+			p.write(errw, "\r\nERROR: Invalid syntax.\r\nType \"REG "+strings.ToUpper(op)+" /?\" for usage.\r\n")
+			return 1
+		}
+	}
+	_ = empty
+	h := p.h
+	switch op {
+	case "query":
+		h.mu.Lock()
+		var sb strings.Builder
+		code := h.regQueryLocked(&sb, keyPath, valName, all)
+		h.mu.Unlock()
+		if code != 0 {
+			p.write(errw, l.text("regnotfound")+"\r\n")
+			return code
+		}
+		p.write(out, sb.String())
+		return 0
+	case "add":
+		if _, ok := canonKey(keyPath); !ok {
+			p.write(errw, "\r\nERROR: Invalid key name.\r\nType \"REG ADD /?\" for usage.\r\n")
+			return 1
+		}
+		name := ""
+		if valName != nil {
+			name = *valName
+		}
+		h.mu.Lock()
+		_, exists := h.reg.get(keyPath, name)
+		h.mu.Unlock()
+		if exists && !force && valName != nil {
+			p.write(out, fmt.Sprintf("Value %s exists, overwrite(Y/N)? ", name))
+			if !readYes(p.stdin) {
+				p.write(out, "The operation was cancelled by the user.\r\n") // [NC]
+				return 1
+			}
+		}
+		h.mu.Lock()
+		if valName == nil {
+			h.reg.ensure(keyPath)
+		} else {
+			if typ == "REG_MULTI_SZ" {
+				data = strings.ReplaceAll(data, `\0`, "\x00")
+			}
+			h.reg.set(keyPath, name, typ, data)
+		}
+		h.mu.Unlock()
+		p.write(out, "\r\n"+l.text("regok")+"\r\n\r\n")
+		return 0
+	case "delete":
+		h.mu.Lock()
+		k := h.reg.key(keyPath)
+		h.mu.Unlock()
+		if k == nil {
+			p.write(errw, l.text("regnotfound")+"\r\n")
+			return 1
+		}
+		if !force {
+			p.write(out, "Permanently delete the registry value? (Y/N) ") // [NC]
+			if !readYes(p.stdin) {
+				return 1
+			}
+		}
+		h.mu.Lock()
+		ok := true
+		switch {
+		case valName != nil:
+			ok = h.reg.deleteValue(keyPath, *valName)
+		case all:
+			k.values = nil
+		default:
+			h.reg.deleteKey(keyPath)
+		}
+		h.mu.Unlock()
+		if !ok {
+			p.write(errw, l.text("regnotfound")+"\r\n")
+			return 1
+		}
+		p.write(out, "\r\n"+l.text("regok")+"\r\n\r\n")
+		return 0
+	}
+	p.write(errw, "\r\nERROR: Invalid syntax.\r\nType \"REG /?\" for usage.\r\n")
+	return 1
+}
+
+func readYes(r io.Reader) bool {
+	if r == nil {
+		return false
+	}
+	var b [1]byte
+	n, _ := r.Read(b[:])
+	return n == 1 && (b[0] == 'y' || b[0] == 'Y')
+}
+
+// regQueryLocked renders reg.exe 3.0 output (FACTS.md §5, samples/reg-query-regexe-v3*.txt).
+func (h *Host) regQueryLocked(sb *strings.Builder, keyPath string, valName *string, recurse bool) int {
+	k := h.reg.key(keyPath)
+	if k == nil {
+		return 1
+	}
+	if RegLeadingBlankLine {
+		sb.WriteString("\r\n")
+	}
+	sb.WriteString("! REG.EXE VERSION 3.0\r\n\r\n")
+	if valName != nil {
+		for _, v := range k.values {
+			if strings.EqualFold(v.name, *valName) {
+				sb.WriteString(k.path + "\r\n")
+				sb.WriteString(regValueLine(v))
+				sb.WriteString("\r\n")
+				return 0
+			}
+		}
+		return 1
+	}
+	h.regQueryKey(sb, k, recurse)
+	return 0
+}
+
+func (h *Host) regQueryKey(sb *strings.Builder, k *regKey, recurse bool) {
+	sb.WriteString(k.path + "\r\n")
+	for _, v := range k.values {
+		sb.WriteString(regValueLine(v))
+	}
+	sb.WriteString("\r\n")
+	for _, sub := range h.reg.subkeys(k) {
+		if recurse {
+			h.regQueryKey(sb, h.reg.key(sub), true)
+			continue
+		}
+		sb.WriteString(sub + "\r\n")
+	}
+}
+
+// ---------- sc ----------
+
+var scStates = map[int]string{1: "STOPPED", 2: "START_PENDING", 3: "STOP_PENDING", 4: "RUNNING"}
+
+func (h *Host) scBlock(l *locale, typed string, s *service, state int, display bool, pid bool) string {
+	var sb strings.Builder
+	lab := func(i int) string { return fmt.Sprintf("        %-19s: ", l.scLabels[i]) }
+	sb.WriteString(l.scLabels[0] + ": " + typed + "\r\n")
+	if display {
+		sb.WriteString("DISPLAY_NAME: " + s.display + "\r\n")
+	}
+	typ := "10  WIN32_OWN_PROCESS"
+	if s.shareProcess {
+		typ = "20  WIN32_SHARE_PROCESS"
+	}
+	// Trailing blanks after TYPE and STATE as later Windows prints them; unconfirmed for 2003.
+	sb.WriteString(lab(1) + typ + "  \r\n")
+	sb.WriteString(lab(2) + fmt.Sprintf("%d  %s ", state, scStates[state]) + "\r\n")
+	flags := "(STOPPABLE, NOT_PAUSABLE, ACCEPTS_SHUTDOWN)"
+	if state != 4 {
+		flags = "(NOT_STOPPABLE, NOT_PAUSABLE, IGNORES_SHUTDOWN)"
+	}
+	sb.WriteString(strings.Repeat(" ", 32) + flags + "\r\n")
+	sb.WriteString(lab(3) + "0  (0x0)\r\n")
+	sb.WriteString(lab(4) + "0  (0x0)\r\n")
+	sb.WriteString(lab(5) + "0x0\r\n")
+	hint := "0x0"
+	if state == 2 || state == 3 {
+		hint = "0x7d0"
+	}
+	sb.WriteString(lab(6) + hint + "\r\n")
+	if pid {
+		sb.WriteString(fmt.Sprintf("        %-19s: %d\r\n", "PID", s.pid))
+		sb.WriteString(fmt.Sprintf("        %-19s: \r\n", "FLAGS"))
+	}
+	return sb.String()
+}
+
+func progSc(p *proc, _ string, args []string, _ string, out, errw *stream) int {
+	h := p.h
+	l := p.loc()
+	if len(args) > 0 && strings.HasPrefix(args[0], `\\`) {
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		p.write(out, "DESCRIPTION:\r\n        SC is a command line program used for communicating with the\r\n        NT Service Controller and services.\r\n")
+		return 0
+	}
+	op := strings.ToLower(args[0])
+	notExist := func(fn string) int {
+		p.write(out, fmt.Sprintf("[SC] %s FAILED 1060:\r\n\r\nThe specified service does not exist as an installed service.\r\n\r\n", fn))
+		return 1060
+	}
+	switch op {
+	case "query", "queryex":
+		h.mu.Lock()
+		if len(args) < 2 || strings.Contains(args[1], "=") {
+			var sb strings.Builder
+			for _, s := range h.services {
+				if s.running {
+					sb.WriteString("\r\n" + h.scBlock(l, s.name, s, 4, true, op == "queryex"))
+				}
+			}
+			h.mu.Unlock()
+			p.write(out, sb.String())
+			return 0
+		}
+		s := h.serviceLocked(args[1])
+		if s == nil {
+			h.mu.Unlock()
+			return notExist("EnumQueryServicesStatus:OpenService")
+		}
+		state := 1
+		if s.running {
+			state = 4
+		}
+		txt := "\r\n" + h.scBlock(l, args[1], s, state, false, op == "queryex")
+		h.mu.Unlock()
+		p.write(out, txt)
+		return 0
+	case "start", "stop":
+		if len(args) < 2 {
+			p.write(out, "DESCRIPTION:\r\n        Starts a service running.\r\n")
+			return 1
+		}
+		h.mu.Lock()
+		s := h.serviceLocked(args[1])
+		if s == nil {
+			h.mu.Unlock()
+			return notExist("OpenService")
+		}
+		if op == "start" {
+			if s.running {
+				h.mu.Unlock()
+				p.write(out, "[SC] StartService FAILED 1056:\r\n\r\nAn instance of the service is already running.\r\n\r\n")
+				return 1056
+			}
+			h.startServiceLocked(s)
+			txt := "\r\n" + h.scBlock(l, args[1], s, 2, false, true)
+			h.mu.Unlock()
+			p.write(out, txt)
+			return 0
+		}
+		if !s.running {
+			h.mu.Unlock()
+			p.write(out, "[SC] ControlService FAILED 1062:\r\n\r\nThe service has not been started.\r\n\r\n")
+			return 1062
+		}
+		h.stopServiceLocked(s)
+		txt := "\r\n" + h.scBlock(l, args[1], s, 3, false, false)
+		h.mu.Unlock()
+		p.write(out, txt)
+		return 0
+	}
+	p.write(out, "[SC] This lab does not model \""+args[0]+"\".\r\n")
+	return 1
+}
+
+func (h *Host) startServiceLocked(s *service) {
+	now := h.clock.Now()
+	h.settleLocked(now)
+	if s.w3svc {
+		if a := h.serviceLocked("IISADMIN"); a != nil && !a.running {
+			a.running = true
+			a.pid = h.newPIDLocked()
+		}
+	}
+	s.running = true
+	s.pid = h.newPIDLocked()
+	if s.w3svc {
+		h.startW3SVCPoolsLocked(now)
+	}
+}
+
+func (h *Host) stopServiceLocked(s *service) {
+	h.settleLocked(h.clock.Now())
+	s.running = false
+	s.pid = 0
+	if s.name == "IISADMIN" {
+		if w := h.serviceLocked("W3SVC"); w != nil && w.running {
+			h.stopServiceLocked(w)
+		}
+	}
+	if s.w3svc {
+		for _, p := range h.pools {
+			h.stopPoolLocked(p)
+		}
+	}
+}
+
+// ---------- net ----------
+
+func progNet(p *proc, _ string, args []string, _ string, out, errw *stream) int {
+	h := p.h
+	if len(args) == 0 {
+		p.write(out, "The syntax of this command is:\r\n\r\n\r\nNET [ ACCOUNTS | COMPUTER | CONFIG | CONTINUE | FILE | GROUP | HELP |\r\n")
+		return 1
+	}
+	op := strings.ToLower(args[0])
+	if op != "start" && op != "stop" {
+		p.write(errw, "The syntax of this command is:\r\n\r\n\r\nNET [ ACCOUNTS | COMPUTER | CONFIG | CONTINUE | FILE | GROUP | HELP |\r\n")
+		return 1
+	}
+	if len(args) == 1 {
+		if op == "stop" {
+			p.write(errw, "The syntax of this command is:\r\n\r\n\r\nNET STOP\r\nservice\r\n\r\n")
+			return 1
+		}
+		h.mu.Lock()
+		var sb strings.Builder
+		sb.WriteString("These Windows services are started:\r\n\r\n")
+		for _, s := range h.services {
+			if s.running {
+				sb.WriteString("   " + s.display + "\r\n")
+			}
+		}
+		sb.WriteString("\r\nThe command completed successfully.\r\n\r\n")
+		h.mu.Unlock()
+		p.write(out, sb.String())
+		return 0
+	}
+	name := strings.Join(args[1:], " ")
+	h.mu.Lock()
+	s := h.serviceLocked(name)
+	if s == nil {
+		for _, c := range h.services {
+			if strings.EqualFold(c.display, name) {
+				s = c
+			}
+		}
+	}
+	if s == nil {
+		h.mu.Unlock()
+		p.write(errw, "The service name is invalid.\r\n\r\nMore help is available by typing NET HELPMSG 2185.\r\n\r\n")
+		return 2
+	}
+	if op == "start" {
+		if s.running {
+			h.mu.Unlock()
+			p.write(errw, "The requested service has already been started.\r\n\r\nMore help is available by typing NET HELPMSG 2182.\r\n\r\n")
+			return 2
+		}
+		h.startServiceLocked(s)
+		d := s.display
+		h.mu.Unlock()
+		p.write(out, "The "+d+" service is starting.\r\nThe "+d+" service was started successfully.\r\n\r\n")
+		return 0
+	}
+	if !s.running {
+		h.mu.Unlock()
+		p.write(errw, "The "+s.display+" service is not started.\r\n\r\nMore help is available by typing NET HELPMSG 3521.\r\n\r\n")
+		return 2
+	}
+	h.stopServiceLocked(s)
+	d := s.display
+	h.mu.Unlock()
+	p.write(out, "The "+d+" service is stopping.\r\nThe "+d+" service was stopped successfully.\r\n\r\n")
+	return 0
+}
+
+// ---------- tasklist ----------
+
+type procInfo struct {
+	name string
+	pid  int
+	mem  int // KB
+}
+
+func (h *Host) processesLocked() []procInfo {
+	ps := []procInfo{{"System Idle Process", 0, 16}, {"System", 4, 236}, {"smss.exe", 340, 412},
+		{"csrss.exe", 388, 4012}, {"winlogon.exe", 412, 5200}, {"services.exe", 460, 3580}, {"lsass.exe", 472, 6412},
+		{"svchost.exe", 644, 4632}, {"svchost.exe", 720, 5044}}
+	for _, s := range h.services {
+		if !s.running {
+			continue
+		}
+		switch s.name {
+		case "IISADMIN":
+			ps = append(ps, procInfo{"inetinfo.exe", s.pid, 9876})
+		default:
+			ps = append(ps, procInfo{"svchost.exe", s.pid, 18432})
+		}
+	}
+	for _, p := range h.pools {
+		if p.state == 2 && p.workerPID != 0 {
+			ps = append(ps, procInfo{"w3wp.exe", p.workerPID, 14220})
+		}
+	}
+	if h.installing {
+		ps = append(ps, procInfo{"update.exe", 3120, 22100})
+	}
+	ps = append(ps, procInfo{"wmiprvse.exe", 2232, 6120}, procInfo{"cmd.exe", 2840, 1420})
+	return ps
+}
+
+func progTasklist(p *proc, _ string, args []string, _ string, out, errw *stream) int {
+	h := p.h
+	var filterImage string
+	csv, noHeader := false, false
+	for i := 0; i < len(args); i++ {
+		switch strings.ToLower(args[i]) {
+		case "/fi":
+			if i+1 < len(args) {
+				i++
+				f := strings.Fields(args[i])
+				if len(f) == 3 && strings.EqualFold(f[0], "imagename") && strings.EqualFold(f[1], "eq") {
+					filterImage = f[2]
+				}
+			}
+		case "/fo":
+			if i+1 < len(args) {
+				i++
+				csv = strings.EqualFold(args[i], "csv")
+			}
+		case "/nh":
+			noHeader = true
+		}
+	}
+	h.mu.Lock()
+	h.settleLocked(h.clock.Now())
+	ps := h.processesLocked()
+	h.mu.Unlock()
+	var sel []procInfo
+	for _, x := range ps {
+		if filterImage == "" || strings.EqualFold(x.name, filterImage) {
+			sel = append(sel, x)
+		}
+	}
+	if len(sel) == 0 {
+		p.write(out, "INFO: No tasks are running which match the specified criteria.\r\n") // [NC] 2003 wording
+		return 0
+	}
+	var sb strings.Builder
+	if csv {
+		if !noHeader {
+			sb.WriteString(`"Image Name","PID","Session Name","Session#","Mem Usage"` + "\r\n")
+		}
+		for _, x := range sel {
+			sb.WriteString(fmt.Sprintf("\"%s\",\"%d\",\"Console\",\"0\",\"%s K\"\r\n", x.name, x.pid, thousands(x.mem)))
+		}
+	} else {
+		if !noHeader {
+			sb.WriteString("\r\n")
+			sb.WriteString(fmt.Sprintf("%-25s %6s %-16s %8s %12s\r\n", "Image Name", "PID", "Session Name", "Session#", "Mem Usage"))
+			sb.WriteString("========================= ====== ================ ======== ============\r\n")
+		}
+		for _, x := range sel {
+			sb.WriteString(fmt.Sprintf("%-25s %6d %-16s %8d %12s\r\n", x.name, x.pid, "Console", 0, thousands(x.mem)+" K"))
+		}
+	}
+	p.write(out, sb.String())
+	return 0
+}
+
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// ---------- findstr ----------
+
+func progFindstr(p *proc, _ string, args []string, _ string, out, errw *stream) int {
+	fold, invert := false, false
+	var pattern *string
+	var files []string
+	for _, a := range args {
+		la := strings.ToLower(a)
+		switch {
+		case la == "/i":
+			fold = true
+		case la == "/v":
+			invert = true
+		case la == "/r" || la == "/b" || la == "/l" || la == "/n":
+		case strings.HasPrefix(la, "/c:"):
+			s := a[3:]
+			pattern = &s
+		case pattern == nil:
+			s := a
+			pattern = &s
+		default:
+			files = append(files, a)
+		}
+	}
+	if pattern == nil {
+		p.write(errw, "FINDSTR: Bad command line\r\n")
+		return 2
+	}
+	match := func(line string) bool {
+		pat := *pattern
+		if pat == "^" || pat == "" || pat == "$" {
+			return true
+		}
+		l := line
+		if fold {
+			l, pat = strings.ToLower(l), strings.ToLower(pat)
+		}
+		switch {
+		case strings.HasPrefix(pat, "^"):
+			return strings.HasPrefix(l, pat[1:])
+		case strings.HasSuffix(pat, "$"):
+			return strings.HasSuffix(l, pat[:len(pat)-1])
+		}
+		return strings.Contains(l, pat)
+	}
+	all := *pattern == "^" && !invert
+	found := false
+	process := func(r io.Reader) {
+		if all {
+			// The upload path: copy everything, ending the last line with CRLF as findstr does [I].
+			buf := make([]byte, 32<<10)
+			var last byte
+			any := false
+			for {
+				n, err := r.Read(buf)
+				if n > 0 {
+					_, _ = out.Write(buf[:n])
+					last = buf[n-1]
+					any = true
+				}
+				if err != nil || p.ctx.Err() != nil {
+					break
+				}
+			}
+			if any && last != '\n' {
+				_, _ = out.Write([]byte("\r\n"))
+			}
+			found = found || any
+			return
+		}
+		data, _ := io.ReadAll(r)
+		for _, line := range strings.SplitAfter(string(data), "\n") {
+			if line == "" {
+				continue
+			}
+			core := strings.TrimRight(line, "\r\n")
+			if match(core) != invert {
+				found = true
+				_, _ = out.Write([]byte(core + "\r\n"))
+			}
+		}
+	}
+	if len(files) == 0 {
+		if p.stdin != nil {
+			process(p.stdin)
+		}
+	} else {
+		for _, f := range files {
+			data, ok := p.readFileText(f)
+			if !ok {
+				p.write(errw, "FINDSTR: Cannot open "+f+"\r\n")
+				continue
+			}
+			process(bytes.NewReader(data))
+		}
+	}
+	if found {
+		return 0
+	}
+	return 1
+}
+
+// ---------- ping (the slow command) ----------
+
+func progPing(p *proc, _ string, args []string, _ string, out, errw *stream) int {
+	n := 4
+	target := ""
+	for i := 0; i < len(args); i++ {
+		switch strings.ToLower(args[i]) {
+		case "-n", "/n":
+			if i+1 < len(args) {
+				i++
+				if v, err := strconv.Atoi(args[i]); err == nil && v > 0 {
+					n = v
+				}
+			}
+		case "-w", "-l", "-i":
+			i++
+		default:
+			target = args[i]
+		}
+	}
+	if target == "" {
+		p.write(out, "\r\nUsage: ping [-t] [-a] [-n count] [-l size] [-f] [-i TTL] [-v TOS]\r\n")
+		return 1
+	}
+	addr := target
+	if strings.EqualFold(target, "localhost") {
+		addr = "127.0.0.1"
+	}
+	p.write(out, fmt.Sprintf("\r\nPinging %s with 32 bytes of data:\r\n\r\n", addr))
+	for i := 0; i < n; i++ {
+		if i > 0 && !p.h.clock.Sleep(p.ctx, time.Second) {
+			return 1
+		}
+		p.write(out, fmt.Sprintf("Reply from %s: bytes=32 time<1ms TTL=128\r\n", addr))
+	}
+	p.write(out, fmt.Sprintf("\r\nPing statistics for %s:\r\n    Packets: Sent = %d, Received = %d, Lost = 0 (0%% loss),\r\nApproximate round trip times in milli-seconds:\r\n    Minimum = 0ms, Maximum = 0ms, Average = 0ms\r\n", addr, n, n))
+	return 0
+}
+
+// ---------- certutil ----------
+
+// CertutilHashfile makes `certutil -hashfile` available. FACTS.md §5: not confirmed on Server 2003,
+// so it is off (certutil rejects the verb).
+var CertutilHashfile = false
+
+func progCertutil(p *proc, _ string, args []string, _ string, out, errw *stream) int {
+	force := false
+	var rest []string
+	for _, a := range args {
+		if strings.EqualFold(a, "-f") {
+			force = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if len(rest) == 0 {
+		p.write(out, "CertUtil: -dump command completed successfully.\r\n")
+		return 0
+	}
+	verb := strings.ToLower(rest[0])
+	h := p.h
+	switch {
+	case verb == "-decode" && len(rest) == 3:
+		src, dst := p.abs(rest[1]), p.abs(rest[2])
+		h.mu.Lock()
+		f := h.fs.file(src)
+		if f == nil {
+			h.mu.Unlock()
+			p.write(out, "CertUtil: -decode command FAILED: 0x80070002 (WIN32: 2)\r\nCertUtil: The system cannot find the file specified.\r\n")
+			return -2147024894
+		}
+		if h.fs.file(dst) != nil && !force {
+			h.mu.Unlock()
+			p.write(out, "CertUtil: -decode command FAILED: 0x80070050 (WIN32: 80)\r\nCertUtil: The file exists.\r\n")
+			return -2147024816
+		}
+		inLen := f.size
+		size, sum, ok := f.decoded()
+		if !ok {
+			h.mu.Unlock()
+			p.write(out, "CertUtil: -decode command FAILED: 0x80090005 (-2146893819)\r\nCertUtil: Bad Data.\r\n")
+			return -2146893819
+		}
+		nf := &file{path: dst, size: size, mtime: h.clock.Now()}
+		if f.big == nil {
+			nf.data = decodeSmallB64(f.data)
+		} else {
+			nf.big = &bigContent{fixed: sum}
+		}
+		h.fs.put(nf)
+		h.mu.Unlock()
+		p.write(out, fmt.Sprintf("Input Length = %d\r\nOutput Length = %d\r\nCertUtil: -decode command completed successfully.\r\n", inLen, size))
+		return 0
+	case verb == "-hashfile" && CertutilHashfile && len(rest) >= 2:
+		h.mu.Lock()
+		f := h.fs.file(p.abs(rest[1]))
+		var sum string
+		if f != nil {
+			sum = f.sha256Hex()
+		}
+		h.mu.Unlock()
+		if f == nil {
+			p.write(out, "CertUtil: -hashfile command FAILED: 0x80070002 (WIN32: 2)\r\n")
+			return -2147024894
+		}
+		p.write(out, "SHA256 hash of file "+rest[1]+":\r\n"+spacedHex(sum)+"\r\nCertUtil: -hashfile command completed successfully.\r\n")
+		return 0
+	}
+	p.write(out, "CertUtil: Unknown arg: "+rest[0]+"\r\n")
+	return -2147024809
+}
+
+func spacedHex(h string) string {
+	var sb strings.Builder
+	for i := 0; i+1 < len(h); i += 2 {
+		if i > 0 {
+			sb.WriteByte(' ')
+		}
+		sb.WriteString(h[i : i+2])
+	}
+	return sb.String()
+}
+
+func decodeSmallB64(data []byte) []byte {
+	var out []byte
+	var q [4]byte
+	n, pad := 0, 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "-----") {
+			continue
+		}
+		for i := 0; i < len(line); i++ {
+			c := line[i]
+			if c == '=' {
+				q[n] = 0
+				n++
+				pad++
+			} else if v := b64val(c); v >= 0 {
+				q[n] = byte(v)
+				n++
+			} else {
+				continue
+			}
+			if n == 4 {
+				b := []byte{q[0]<<2 | q[1]>>4, q[1]<<4 | q[2]>>2, q[2]<<6 | q[3]}
+				out = append(out, b[:3-pad]...)
+				n, pad = 0, 0
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,192 @@
+package win2003
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/iisremedy/iisremedy/playbooks"
+)
+
+// scenario describes one named kind of host.
+type scenario struct {
+	verdict playbooks.Verdict
+	weight  int // share in a mix; 0 = never in a mix
+	build   func(s *Spec, r *rand.Rand)
+}
+
+// mismatched sets IIS files from the original media on an SP2 OS (DESIGN.md "The problem").
+func mismatched(s *Spec, r *rand.Rand) {
+	s.IISLevel = VersionSP1
+	if r.IntN(3) == 0 {
+		s.IISLevel = VersionRTM
+	}
+}
+
+func withTrigger(s *Spec, kb string) {
+	if s.Overrides == nil {
+		s.Overrides = map[string]string{}
+	}
+	switch kb {
+	case "KB982666":
+		s.Overrides["w3core.dll"] = VersionKB982666
+		s.Overrides["w3dt.dll"] = VersionKB982666
+	case "KB973917":
+		s.Overrides["w3core.dll"] = VersionKB973917
+	}
+	s.Hotfixes = append(s.Hotfixes, kb)
+}
+
+func affected(s *Spec, r *rand.Rand) {
+	mismatched(s, r)
+	withTrigger(s, "KB982666")
+}
+
+var scenarios = map[string]scenario{
+	"affected":          {playbooks.Affected, 14, affected},
+	// kb973917: the December 2009 twin. Its verdict is affected under the kb973917 playbook (at-risk
+	// under kb982666's), so it stays out of mixes, which assume the default playbook.
+	"kb973917": {playbooks.Affected, 0, func(s *Spec, r *rand.Rand) { mismatched(s, r); withTrigger(s, "KB973917") }},
+	"mismatch":          {playbooks.Mismatch, 5, func(s *Spec, r *rand.Rand) { affected(s, r); s.NoTrickle = true }},
+	"at-risk":           {playbooks.AtRisk, 10, func(s *Spec, r *rand.Rand) { mismatched(s, r) }},
+	"other-cause":       {playbooks.OtherCause, 5, func(s *Spec, r *rand.Rand) { withTrigger(s, "KB982666"); s.OtherCause = true }},
+	"healthy": {playbooks.Healthy, 28, func(s *Spec, r *rand.Rand) {
+		withTrigger(s, "KB982666")
+		// post-SP2 versions seen on a real host (FACTS.md §0)
+		s.Overrides["asp.dll"] = "6.0.3790.4735"
+		s.Overrides["infocomm.dll"] = "6.0.3790.4215"
+	}},
+	"sp1": {playbooks.NotApplicable, 4, func(s *Spec, r *rand.Rand) { s.ServicePack = 1; s.IISLevel = VersionSP1 }},
+	"no-iis": {playbooks.NotApplicable, 4, func(s *Spec, r *rand.Rand) {
+		s.IIS = false
+		s.Pools = nil
+	}},
+	"x64":        {playbooks.Affected, 4, func(s *Spec, r *rand.Rand) { affected(s, r); s.Arch = "AMD64" }},
+	"spanish":    {playbooks.Affected, 4, func(s *Spec, r *rand.Rand) { affected(s, r); s.Language = "0C0A"; s.TZOffset = 60 }},
+	"winnt-root": {playbooks.Affected, 3, func(s *Spec, r *rand.Rand) { affected(s, r); s.SystemRoot = `D:\WINNT` }},
+	"installer-fails": {playbooks.Affected, 3, func(s *Spec, r *rand.Rand) {
+		affected(s, r)
+		s.InstallerFails = "disk"
+		s.FreeDisk = 700 << 20
+	}},
+	"never-returns": {playbooks.Affected, 2, func(s *Spec, r *rand.Rand) { affected(s, r); s.NeverReturns = true }},
+	"flaky": {playbooks.Affected, 4, func(s *Spec, r *rand.Rand) {
+		affected(s, r)
+		s.DropRate = 0.05
+		s.Fail500Rate = 0.05
+	}},
+}
+
+// Scenarios lists the scenario names, sorted.
+func Scenarios() []string {
+	names := make([]string, 0, len(scenarios))
+	for n := range scenarios {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ScenarioVerdict reports the verdict a correct diagnosis gives for a host of the named scenario.
+func ScenarioVerdict(name string) (playbooks.Verdict, bool) {
+	s, ok := scenarios[name]
+	return s.verdict, ok
+}
+
+// ScenarioSpec builds the Spec of a named scenario; seed varies the details reproducibly.
+func ScenarioSpec(name string, seed int64) (Spec, error) {
+	sc, ok := scenarios[name]
+	if !ok {
+		return Spec{}, fmt.Errorf("win2003: unknown scenario %q", name)
+	}
+	r := rand.New(rand.NewPCG(uint64(seed), 0x1150eed))
+	s := Spec{
+		Scenario:      name,
+		Verdict:       sc.verdict,
+		Arch:          "x86",
+		Language:      "0409",
+		SystemRoot:    `C:\WINDOWS`,
+		ServicePack:   2,
+		IIS:           true,
+		IISLevel:      VersionSP2,
+		PowerShell:    true,
+		DiskSize:      int64(20+r.IntN(60)) << 30,
+		FreeDisk:      int64(3+r.IntN(20)) << 30,
+		TZOffset:      []int{-300, -360, -480, 0}[r.IntN(4)],
+		WMICInstalled: r.IntN(2) == 0,
+		BootAgo:       time.Duration(5+r.IntN(24*20)) * time.Hour,
+		Hotfixes:      []string{"KB968930"},
+		Pools:         []string{"DefaultAppPool"},
+	}
+	extra := []string{"AppPool_Intranet", "WsusPool", "ReportingPool"}
+	for _, p := range extra[:r.IntN(len(extra)+1)] {
+		s.Pools = append(s.Pools, p)
+	}
+	sc.build(&s, r)
+	if !s.IIS {
+		s.Pools = nil
+	}
+	return s, nil
+}
+
+// NewScenario builds a host of the named scenario. opts.Seed varies the details reproducibly.
+func NewScenario(name string, opts Options) (*Host, error) {
+	spec, err := ScenarioSpec(name, opts.Seed)
+	if err != nil {
+		return nil, err
+	}
+	return New(spec, opts)
+}
+
+// Mix returns a scenario name for each of n hosts, reproducibly from seed. When n is at least the
+// number of mixed scenarios (MixScenarios) every one appears at least once; the rest follow the scenarios' weights
+// (mostly healthy, affected and at-risk hosts).
+func Mix(n int, seed int64) []string {
+	if n <= 0 {
+		return nil
+	}
+	r := rand.New(rand.NewPCG(uint64(seed), 0x313c))
+	names := Scenarios()
+	out := make([]string, n)
+	total := 0
+	for _, nm := range names {
+		total += scenarios[nm].weight
+	}
+	for i := range out {
+		x := r.IntN(total)
+		for _, nm := range names {
+			x -= scenarios[nm].weight
+			if x < 0 {
+				out[i] = nm
+				break
+			}
+		}
+	}
+	var mixed []string
+	for _, nm := range names {
+		if scenarios[nm].weight > 0 {
+			mixed = append(mixed, nm)
+		}
+	}
+	if n >= len(mixed) {
+		// every mixed scenario once, at seeded positions
+		perm := r.Perm(n)
+		for i, nm := range mixed {
+			out[perm[i]] = nm
+		}
+	}
+	return out
+}
+
+// MixScenarios lists the scenarios Mix draws from (all but those whose verdict depends on a
+// non-default playbook).
+func MixScenarios() []string {
+	var out []string
+	for _, nm := range Scenarios() {
+		if scenarios[nm].weight > 0 {
+			out = append(out, nm)
+		}
+	}
+	return out
+}

@@ -1,0 +1,256 @@
+package wsman
+
+import (
+	"encoding/base64"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// dispatch runs one parsed WS-Man operation for an authenticated user and returns the HTTP
+// status and SOAP reply (status 0: the client went away, send nothing).
+func (s *Server) dispatch(r *http.Request, user string, body []byte) (int, []byte) {
+	req, err := parseRequest(body)
+	if err != nil {
+		s.logf("wsman: %v", err)
+		return s.faultReply(r, "", faultSchema())
+	}
+	if req.notUnderstood != nil {
+		return http.StatusInternalServerError, mustUnderstandFault(req.messageID, req.notUnderstood)
+	}
+	if s.AccessDenied {
+		return s.faultReply(r, req.messageID, faultAccessDenied())
+	}
+	if req.resourceURI != resourceCmd {
+		return s.faultReply(r, req.messageID, faultActionNotSupported(req.resourceURI))
+	}
+	// MaxConcurrentOperationsPerUser counts requests in progress (an approximation of Windows' operations).
+	key := strings.ToLower(user)
+	s.mu.Lock()
+	if s.inflight[key] >= s.maxOperations() {
+		s.mu.Unlock()
+		return s.faultReply(r, req.messageID, faultOperationQuota(s.maxOperations()))
+	}
+	s.inflight[key]++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inflight[key]--
+		s.mu.Unlock()
+	}()
+
+	var f *fault
+	var action, reply string
+	switch req.action {
+	case actionCreate:
+		s.c.creates.Add(1)
+		action = nsTransfer + "/CreateResponse"
+		reply, f = s.create(r, key, user)
+	case actionDelete:
+		s.c.deletes.Add(1)
+		action = nsTransfer + "/DeleteResponse"
+		f = s.deleteShell(req.shellID)
+	case actionCommand:
+		s.c.commands.Add(1)
+		action = nsShell + "/CommandResponse"
+		reply, f = s.command(req)
+	case actionSend:
+		s.c.sends.Add(1)
+		action = nsShell + "/SendResponse"
+		reply, f = s.send(req)
+	case actionReceive:
+		n := s.c.receives.Add(1)
+		action = nsShell + "/ReceiveResponse"
+		if s.TimeoutOnReceive > 0 && n == int64(s.TimeoutOnReceive) {
+			f = faultTimedOut()
+			break
+		}
+		reply, f = s.receive(r, req)
+		if f == nil && reply == "" {
+			return 0, nil
+		}
+	case actionSignal:
+		s.c.signals.Add(1)
+		action = nsShell + "/SignalResponse"
+		reply, f = s.signal(r, req)
+	default:
+		f = faultActionNotSupported(req.action)
+	}
+	s.logf("wsman: %s %s shell=%s fault=%v", r.RemoteAddr, req.action[strings.LastIndex(req.action, "/")+1:], req.shellID, f != nil)
+	if f != nil {
+		return s.faultReply(r, req.messageID, f)
+	}
+	return http.StatusOK, envelope(envelopeOpen, action, req.messageID, "", reply)
+}
+
+func (s *Server) create(r *http.Request, key, user string) (string, *fault) {
+	ip := r.RemoteAddr
+	if h, _, err := net.SplitHostPort(ip); err == nil {
+		ip = h
+	}
+	sh := &shell{id: newUUID(), owner: user, clientIP: ip, commands: map[string]*command{}}
+	s.mu.Lock()
+	n := 0
+	for _, o := range s.shells {
+		if strings.ToLower(o.owner) == key {
+			n++
+		}
+	}
+	if n >= s.maxShells() {
+		s.mu.Unlock()
+		return "", faultShellQuota(s.maxShells())
+	}
+	s.shells[sh.id] = sh
+	s.mu.Unlock()
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return renderShell(sh, scheme+"://"+r.Host+"/wsman"), nil
+}
+
+func (s *Server) shell(id string) *shell {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shells[strings.ToUpper(id)]
+}
+
+func (s *Server) deleteShell(id string) *fault {
+	s.mu.Lock()
+	sh := s.shells[strings.ToUpper(id)]
+	delete(s.shells, strings.ToUpper(id))
+	s.mu.Unlock()
+	if sh == nil {
+		return faultShellNotFound(id)
+	}
+	sh.close()
+	return nil
+}
+
+// close kills every process of the shell.
+func (sh *shell) close() {
+	sh.mu.Lock()
+	sh.closed = true
+	cmds := sh.commands
+	sh.mu.Unlock()
+	for _, c := range cmds {
+		c.terminate()
+	}
+}
+
+// commandOf finds the shell and the command a Send/Receive/Signal names.
+func (s *Server) commandOf(req *request, id string) (*shell, *command, *fault) {
+	sh := s.shell(req.shellID)
+	if sh == nil {
+		return nil, nil, faultShellNotFound(req.shellID)
+	}
+	sh.mu.Lock()
+	c := sh.commands[strings.ToUpper(id)]
+	sh.mu.Unlock()
+	if c == nil {
+		return sh, nil, faultInvalidParameter("CommandId " + id)
+	}
+	return sh, c, nil
+}
+
+// command starts rsp:Command with its rsp:Arguments joined by spaces (CDATA or escaped text,
+// WINRM-PROTOCOL.md §1.2).
+func (s *Server) command(req *request) (string, *fault) {
+	sh := s.shell(req.shellID)
+	if sh == nil {
+		return "", faultShellNotFound(req.shellID)
+	}
+	if req.body == nil || req.body.local != "CommandLine" || req.body.space != nsShell {
+		return "", faultSchema()
+	}
+	parts := []string{strings.TrimSpace(req.body.child(nsShell, "Command").Text())}
+	for _, a := range req.body.all(nsShell, "Arguments") {
+		parts = append(parts, a.Text())
+	}
+	line := strings.Join(parts, " ")
+	sh.mu.Lock()
+	if sh.closed {
+		sh.mu.Unlock()
+		return "", faultShellNotFound(req.shellID)
+	}
+	c := startCommand(s.host(), line)
+	sh.commands[c.id] = c
+	sh.mu.Unlock()
+	return `<rsp:CommandResponse><rsp:CommandId>` + c.id + `</rsp:CommandId></rsp:CommandResponse>`, nil
+}
+
+// send feeds base64 stdin to the process; End="true" closes stdin (§1.2, §1.6).
+func (s *Server) send(req *request) (string, *fault) {
+	if req.body == nil || req.body.local != "Send" {
+		return "", faultSchema()
+	}
+	if sh := s.shell(req.shellID); sh == nil {
+		return "", faultShellNotFound(req.shellID)
+	}
+	for _, st := range req.body.all(nsShell, "Stream") {
+		_, c, f := s.commandOf(req, st.attr("CommandId"))
+		if f != nil {
+			return "", f
+		}
+		data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(st.Text()))
+		if err != nil {
+			return "", faultSchema()
+		}
+		_, _ = c.stdin.Write(data)
+		if st.attr("End") == "true" {
+			c.stdin.Close()
+		}
+	}
+	return `<rsp:SendResponse/>`, nil // samples/soap/pywinrm_send_response.xml
+}
+
+// receive long-polls for output. An empty reply with no fault means the client went away.
+func (s *Server) receive(r *http.Request, req *request) (string, *fault) {
+	if req.body == nil || req.body.local != "Receive" {
+		return "", faultSchema()
+	}
+	id := req.body.child(nsShell, "DesiredStream").attr("CommandId")
+	sh, c, f := s.commandOf(req, id)
+	if f != nil {
+		return "", f
+	}
+	// Raw bytes that fit the client's MaxEnvelopeSize once base64-encoded, leaving 2 KiB for the
+	// envelope (WINRM-PROTOCOL.md §3 "Envelope sizes": Windows spreads output over several replies).
+	env := req.maxEnvelope
+	if env <= 0 {
+		env = 153600
+	}
+	budget := max((env-2048)/4*3, 1024)
+	res := c.receive(r.Context(), s.receiveWait(req.timeout), budget)
+	if res == nil {
+		if r.Context().Err() != nil {
+			return "", nil
+		}
+		return "", faultTimedOut()
+	}
+	sh.mu.Lock()
+	closed := sh.closed
+	sh.mu.Unlock()
+	if closed && !res.done {
+		return "", faultShellNotFound(req.shellID)
+	}
+	return renderReceive(c.id, res), nil
+}
+
+// signal handles terminate (and ctrl_c the same way); it succeeds after Done too, since
+// masterzen always sends it (WINRM-PROTOCOL.md §1.6, §7).
+func (s *Server) signal(r *http.Request, req *request) (string, *fault) {
+	if req.body == nil || req.body.local != "Signal" {
+		return "", faultSchema()
+	}
+	_, c, f := s.commandOf(req, req.body.attr("CommandId"))
+	if f != nil {
+		return "", f
+	}
+	c.terminate()
+	select {
+	case <-c.finished:
+	case <-r.Context().Done():
+	}
+	return `<rsp:SignalResponse/>`, nil // samples/soap/pywinrm_signal_response.xml
+}

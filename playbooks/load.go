@@ -1,0 +1,770 @@
+package playbooks
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Error is one problem in a playbook file: where it is and which field.
+type Error struct {
+	File  string
+	Line  int    // 1-based; 0 when the problem is not tied to a line
+	Field string // dotted path, e.g. installer.packages[2].sha1; "" for syntax errors
+	Msg   string
+}
+
+// Error formats the problem as file:line: field: msg.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found in one playbook, in file order. Load collects them all
+// rather than stopping at the first, so one validate run shows everything to fix.
+type Errors []*Error
+
+// Error joins the problems, one a line.
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Unwrap gives errors.As access to each *Error.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// maxPlaybookSize bounds what Load reads; real playbooks are a few kilobytes.
+const maxPlaybookSize = 1 << 20
+
+//go:embed data/*.yaml
+var embedded embed.FS
+
+// Embedded returns the names of the embedded playbooks, sorted.
+func Embedded() []string {
+	ents, err := embedded.ReadDir("data")
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, e := range ents {
+		if n, ok := strings.CutSuffix(e.Name(), ".yaml"); ok {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// EmbeddedSource returns the YAML text of an embedded playbook.
+func EmbeddedSource(name string) ([]byte, error) {
+	if strings.ContainsAny(name, `/\.`) || name == "" {
+		return nil, fmt.Errorf("no embedded playbook %q (have %s)", name, strings.Join(Embedded(), ", "))
+	}
+	data, err := embedded.ReadFile(path.Join("data", name+".yaml"))
+	if err != nil {
+		return nil, fmt.Errorf("no embedded playbook %q (have %s)", name, strings.Join(Embedded(), ", "))
+	}
+	return data, nil
+}
+
+// Get loads an embedded playbook by name ("kb982666").
+func Get(name string) (*Playbook, error) {
+	data, err := EmbeddedSource(name)
+	if err != nil {
+		return nil, err
+	}
+	return Load("embedded:"+name+".yaml", data)
+}
+
+// Default returns the embedded kb982666 playbook. The embedded files are tested, so it
+// does not fail; a nil return would mean a broken build.
+func Default() *Playbook {
+	pb, err := Get("kb982666")
+	if err != nil {
+		return nil
+	}
+	return pb
+}
+
+// LoadFile reads and validates a playbook file.
+func LoadFile(name string) (*Playbook, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("read playbook: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxPlaybookSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read playbook %s: %w", name, err)
+	}
+	return Load(name, data)
+}
+
+// Load parses and validates a playbook. file names the source in errors. On any problem it
+// returns nil and an Errors value listing every problem found (file:line: field: msg).
+func Load(file string, data []byte) (pb *Playbook, err error) {
+	if len(data) > maxPlaybookSize {
+		return nil, Errors{{File: file, Msg: fmt.Sprintf("playbook larger than %d bytes", maxPlaybookSize)}}
+	}
+	root, err := parseYAML(file, data)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoder{file: file}
+	pb = &Playbook{File: file}
+	d.playbook(root, pb)
+	if len(d.errs) > 0 {
+		sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Line < d.errs[j].Line })
+		return nil, d.errs
+	}
+	return pb, nil
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+// parseYAML returns the root mapping of a single-document YAML file.
+func parseYAML(file string, data []byte) (root *yaml.Node, err error) {
+	defer func() {
+		// The YAML library is not ours; a panic inside it must not take the tool down.
+		if r := recover(); r != nil {
+			root, err = nil, Errors{{File: file, Msg: fmt.Sprintf("not valid YAML: %v", r)}}
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Errors{{File: file, Msg: "empty playbook"}}
+		}
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		line := 0
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = strings.TrimPrefix(msg, m[0]+": ")
+		}
+		return nil, Errors{{File: file, Line: line, Msg: "not valid YAML: " + msg}}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, Errors{{File: file, Line: extra.Line, Msg: "more than one YAML document"}}
+	} else if !errors.Is(err, io.EOF) {
+		return nil, Errors{{File: file, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return nil, Errors{{File: file, Line: doc.Line, Msg: "empty playbook"}}
+	}
+	return doc.Content[0], nil
+}
+
+// decoder walks the YAML node tree into typed values, collecting every problem.
+type decoder struct {
+	file string
+	errs Errors
+}
+
+func (d *decoder) errf(n *yaml.Node, field, format string, args ...any) {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	d.errs = append(d.errs, &Error{File: d.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+type fieldFunc func(v *yaml.Node, field string)
+
+// mapping checks n is a mapping and calls each handler with its value. Unknown and
+// duplicate keys are errors; so are missing required keys.
+func (d *decoder) mapping(n *yaml.Node, field string, handlers map[string]fieldFunc, required ...string) {
+	if !d.kind(n, field, yaml.MappingNode, "a mapping") {
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		sub := join(field, k.Value)
+		if k.Kind != yaml.ScalarNode {
+			d.errf(k, field, "keys must be plain names")
+			continue
+		}
+		if seen[k.Value] {
+			d.errf(k, sub, "duplicate field")
+			continue
+		}
+		seen[k.Value] = true
+		h, ok := handlers[k.Value]
+		if !ok {
+			d.errf(k, sub, "unknown field")
+			continue
+		}
+		if v.Kind == yaml.AliasNode {
+			d.errf(v, sub, "YAML aliases are not supported")
+			continue
+		}
+		h(v, sub)
+	}
+	for _, r := range required {
+		if !seen[r] {
+			d.errf(n, join(field, r), "missing")
+		}
+	}
+}
+
+func join(field, key string) string {
+	if field == "" {
+		return key
+	}
+	return field + "." + key
+}
+
+func (d *decoder) kind(n *yaml.Node, field string, k yaml.Kind, want string) bool {
+	if n.Kind == yaml.AliasNode {
+		d.errf(n, field, "YAML aliases are not supported")
+		return false
+	}
+	if n.Kind == k {
+		return true
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		d.errf(n, field, "missing value, want %s", want)
+		return false
+	}
+	d.errf(n, field, "want %s", want)
+	return false
+}
+
+// list calls each for every element of a sequence.
+func (d *decoder) list(n *yaml.Node, field string, each func(v *yaml.Node, field string)) {
+	if !d.kind(n, field, yaml.SequenceNode, "a list") {
+		return
+	}
+	for i, v := range n.Content {
+		each(v, fmt.Sprintf("%s[%d]", field, i))
+	}
+}
+
+func (d *decoder) str(n *yaml.Node, field string) (string, bool) {
+	if !d.kind(n, field, yaml.ScalarNode, "a string") {
+		return "", false
+	}
+	if n.Tag == "!!null" {
+		d.errf(n, field, "missing value")
+		return "", false
+	}
+	return n.Value, true
+}
+
+// text is a non-empty single-line string.
+func (d *decoder) text(n *yaml.Node, field string, dst *string) {
+	s, ok := d.str(n, field)
+	if !ok {
+		return
+	}
+	if strings.TrimSpace(s) == "" {
+		d.errf(n, field, "empty")
+		return
+	}
+	*dst = s
+}
+
+func (d *decoder) integer(n *yaml.Node, field string, min, max int64) (int64, bool) {
+	s, ok := d.str(n, field)
+	if !ok {
+		return 0, false
+	}
+	if n.Tag != "!!int" {
+		d.errf(n, field, "%q is not an integer", s)
+		return 0, false
+	}
+	v, err := strconv.ParseInt(s, 0, 64)
+	if err != nil {
+		d.errf(n, field, "%q is not an integer", s)
+		return 0, false
+	}
+	if v < min || v > max {
+		d.errf(n, field, "%d out of range %d..%d", v, min, max)
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *decoder) intTo(n *yaml.Node, field string, min, max int64, dst *int) {
+	if v, ok := d.integer(n, field, min, max); ok {
+		*dst = int(v)
+	}
+}
+
+func (d *decoder) version(n *yaml.Node, field string, dst *Version) {
+	s, ok := d.str(n, field)
+	if !ok {
+		return
+	}
+	v, err := ParseVersion(s)
+	if err != nil {
+		d.errf(n, field, "%q is not a file version a.b.c.d", s)
+		return
+	}
+	*dst = v
+}
+
+func (d *decoder) duration(n *yaml.Node, field string, min, max time.Duration, dst *time.Duration) {
+	s, ok := d.str(n, field)
+	if !ok {
+		return
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		d.errf(n, field, "%q is not a duration (e.g. 90s, 45m, 1h30m)", s)
+		return
+	}
+	if v < min || v > max {
+		d.errf(n, field, "%s out of range %s..%s", v, min, max)
+		return
+	}
+	*dst = v
+}
+
+func (d *decoder) strings(n *yaml.Node, field string, check func(v *yaml.Node, field, s string) bool) []string {
+	var out []string
+	d.list(n, field, func(v *yaml.Node, f string) {
+		s, ok := d.str(v, f)
+		if !ok {
+			return
+		}
+		if check != nil && !check(v, f, s) {
+			return
+		}
+		out = append(out, s)
+	})
+	return out
+}
+
+var (
+	nameRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	kbRe       = regexp.MustCompile(`^KB[0-9]{5,8}$`)
+	bulletinRe = regexp.MustCompile(`^MS[0-9]{2}-[0-9]{3}$`)
+	fileRe     = regexp.MustCompile(`^[A-Za-z0-9_.$~-]+\.[A-Za-z0-9]{1,4}$`)
+	hexRe      = regexp.MustCompile(`^[0-9a-f]+$`)
+	reasonRe   = regexp.MustCompile(`^([pu]:)?([0-9]{1,3}):([0-9]{1,5})$`)
+	osVerRe    = regexp.MustCompile(`^[0-9]{1,2}\.[0-9]{1,2}$`)
+)
+
+var archs = map[string]bool{"x86": true, "x64": true, "ia64": true}
+
+func (d *decoder) playbook(n *yaml.Node, pb *Playbook) {
+	d.mapping(n, "", map[string]fieldFunc{
+		"name": func(v *yaml.Node, f string) {
+			if s, ok := d.str(v, f); ok {
+				if !nameRe.MatchString(s) {
+					d.errf(v, f, "%q: want lower-case letters, digits, - and _", s)
+					return
+				}
+				pb.Name = s
+			}
+		},
+		"title":       func(v *yaml.Node, f string) { d.text(v, f, &pb.Title) },
+		"description": func(v *yaml.Node, f string) { d.text(v, f, &pb.Description) },
+		"applies_to":  func(v *yaml.Node, f string) { d.appliesTo(v, f, &pb.AppliesTo) },
+		"triggers": func(v *yaml.Node, f string) {
+			seen := map[string]bool{}
+			d.list(v, f, func(e *yaml.Node, f string) {
+				var t Trigger
+				ok := d.trigger(e, f, &t)
+				if t.KB != "" {
+					if seen[t.KB] {
+						d.errf(e, f+".kb", "duplicate trigger %s", t.KB)
+						return
+					}
+					seen[t.KB] = true
+				}
+				if ok {
+					pb.Triggers = append(pb.Triggers, t)
+				}
+			})
+			if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
+				d.errf(v, f, "at least one trigger update is needed")
+			}
+		},
+		"baseline":  func(v *yaml.Node, f string) { d.baseline(v, f, &pb.Baseline) },
+		"symptoms":  func(v *yaml.Node, f string) { d.symptoms(v, f, &pb.Symptoms) },
+		"installer": func(v *yaml.Node, f string) { d.installer(v, f, &pb.Installer) },
+		"steps":     func(v *yaml.Node, f string) { d.steps(v, f, &pb.Steps) },
+	}, "name", "title", "applies_to", "triggers", "baseline", "symptoms", "installer", "steps")
+}
+
+func (d *decoder) appliesTo(n *yaml.Node, field string, a *AppliesTo) {
+	d.mapping(n, field, map[string]fieldFunc{
+		"os_version": func(v *yaml.Node, f string) {
+			if s, ok := d.str(v, f); ok {
+				if !osVerRe.MatchString(s) {
+					d.errf(v, f, "%q: want major.minor, e.g. \"5.2\"", s)
+					return
+				}
+				a.OSVersion = s
+			}
+		},
+		"service_pack": func(v *yaml.Node, f string) { d.intTo(v, f, 0, 9, &a.ServicePack) },
+		"iis_major":    func(v *yaml.Node, f string) { d.intTo(v, f, 1, 99, &a.IISMajor) },
+		"architectures": func(v *yaml.Node, f string) {
+			seen := map[string]bool{}
+			a.Architectures = d.strings(v, f, func(e *yaml.Node, f, s string) bool {
+				if !archs[s] {
+					d.errf(e, f, "%q: want x86, x64 or ia64", s)
+					return false
+				}
+				if seen[s] {
+					d.errf(e, f, "duplicate %s", s)
+					return false
+				}
+				seen[s] = true
+				return true
+			})
+		},
+	}, "os_version", "service_pack", "iis_major", "architectures")
+}
+
+func (d *decoder) fileName(n *yaml.Node, field string) (string, bool) {
+	s, ok := d.str(n, field)
+	if !ok {
+		return "", false
+	}
+	if !fileRe.MatchString(s) {
+		d.errf(n, field, "%q is not a file name (no paths)", s)
+		return "", false
+	}
+	return strings.ToLower(s), true
+}
+
+func (d *decoder) fileVersion(n *yaml.Node, field string, versionRequired bool) (FileVersion, bool) {
+	var fv FileVersion
+	ok := true
+	req := []string{"name"}
+	if versionRequired {
+		req = append(req, "version")
+	}
+	before := len(d.errs)
+	d.mapping(n, field, map[string]fieldFunc{
+		"name": func(v *yaml.Node, f string) {
+			if s, good := d.fileName(v, f); good {
+				fv.Name = s
+			}
+		},
+		"version": func(v *yaml.Node, f string) { d.version(v, f, &fv.Version) },
+	}, req...)
+	if len(d.errs) > before {
+		ok = false
+	}
+	return fv, ok
+}
+
+func (d *decoder) trigger(n *yaml.Node, field string, t *Trigger) bool {
+	before := len(d.errs)
+	d.mapping(n, field, map[string]fieldFunc{
+		"kb": func(v *yaml.Node, f string) {
+			if s, ok := d.str(v, f); ok {
+				if !kbRe.MatchString(s) {
+					d.errf(v, f, "%q: want KB and the article number, e.g. KB982666", s)
+					return
+				}
+				t.KB = s
+			}
+		},
+		"bulletin": func(v *yaml.Node, f string) {
+			if s, ok := d.str(v, f); ok {
+				if !bulletinRe.MatchString(s) {
+					d.errf(v, f, "%q: want a bulletin ID like MS10-040", s)
+					return
+				}
+				t.Bulletin = s
+			}
+		},
+		"files": func(v *yaml.Node, f string) {
+			seen := map[string]bool{}
+			d.list(v, f, func(e *yaml.Node, f string) {
+				if fv, ok := d.fileVersion(e, f, true); ok {
+					if seen[fv.Name] {
+						d.errf(e, f, "duplicate file %s", fv.Name)
+						return
+					}
+					seen[fv.Name] = true
+					t.Files = append(t.Files, fv)
+				}
+			})
+		},
+	}, "kb", "files")
+	return len(d.errs) == before
+}
+
+func (d *decoder) baseline(n *yaml.Node, field string, b *Baseline) {
+	var coreNode *yaml.Node
+	d.mapping(n, field, map[string]fieldFunc{
+		"version": func(v *yaml.Node, f string) { d.version(v, f, &b.Version) },
+		"core_files": func(v *yaml.Node, f string) {
+			coreNode = v
+			seen := map[string]bool{}
+			d.list(v, f, func(e *yaml.Node, f string) {
+				if s, ok := d.fileName(e, f); ok {
+					if seen[s] {
+						d.errf(e, f, "duplicate file %s", s)
+						return
+					}
+					seen[s] = true
+					b.CoreFiles = append(b.CoreFiles, s)
+				}
+			})
+			if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
+				d.errf(v, f, "at least one core file is needed")
+			}
+		},
+		"exceptions": func(v *yaml.Node, f string) {
+			seen := map[string]bool{}
+			d.list(v, f, func(e *yaml.Node, f string) {
+				if fv, ok := d.fileVersion(e, f, false); ok {
+					if seen[fv.Name] {
+						d.errf(e, f, "duplicate file %s", fv.Name)
+						return
+					}
+					seen[fv.Name] = true
+					b.Exceptions = append(b.Exceptions, fv)
+				}
+			})
+		},
+	}, "version", "core_files")
+	for _, e := range b.Exceptions {
+		for _, c := range b.CoreFiles {
+			if c == e.Name {
+				d.errf(coreNode, field+".exceptions", "%s is both a core file and an exception", c)
+			}
+		}
+	}
+}
+
+func (d *decoder) symptoms(n *yaml.Node, field string, s *Symptoms) {
+	d.mapping(n, field, map[string]fieldFunc{
+		"log":           func(v *yaml.Node, f string) { d.text(v, f, &s.Log) },
+		"source":        func(v *yaml.Node, f string) { d.text(v, f, &s.Source) },
+		"crash_event":   func(v *yaml.Node, f string) { d.intTo(v, f, 1, 65535, &s.CrashEvent) },
+		"disable_event": func(v *yaml.Node, f string) { d.intTo(v, f, 1, 65535, &s.DisableEvent) },
+		"exit_code": func(v *yaml.Node, f string) {
+			str, ok := d.str(v, f)
+			if !ok {
+				return
+			}
+			c := strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(str, "0x"), "0X"))
+			if c == "" || len(c) > 8 || !hexRe.MatchString(c) {
+				d.errf(v, f, "%q: want a 32-bit exit code in hex, e.g. ffffffff", str)
+				return
+			}
+			s.ExitCode = strings.TrimLeft(c, "0")
+			if s.ExitCode == "" {
+				s.ExitCode = "0"
+			}
+		},
+	}, "log", "source", "crash_event", "disable_event", "exit_code")
+}
+
+func (d *decoder) exitCodes(n *yaml.Node, field string) []int {
+	var out []int
+	d.list(n, field, func(e *yaml.Node, f string) {
+		// Exit codes are 32-bit; negative values are how cmd shows codes >= 0x80000000.
+		if v, ok := d.integer(e, f, -1<<31, 1<<32-1); ok {
+			out = append(out, int(v))
+		}
+	})
+	return out
+}
+
+func (d *decoder) switches(n *yaml.Node, field string) []string {
+	return d.strings(n, field, func(e *yaml.Node, f, s string) bool {
+		if !strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "-") || strings.ContainsAny(s, "\"&|<>^\r\n") {
+			d.errf(e, f, "%q: want a switch like /quiet, without quotes or shell characters", s)
+			return false
+		}
+		return true
+	})
+}
+
+func (d *decoder) installer(n *yaml.Node, field string, in *Installer) {
+	d.mapping(n, field, map[string]fieldFunc{
+		"update": func(v *yaml.Node, f string) {
+			if s, ok := d.str(v, f); ok {
+				if !kbRe.MatchString(s) {
+					d.errf(v, f, "%q: want KB and the article number, e.g. KB914961", s)
+					return
+				}
+				in.Update = s
+			}
+		},
+		"switches":           func(v *yaml.Node, f string) { in.Switches = d.switches(v, f) },
+		"success_exit_codes": func(v *yaml.Node, f string) { in.SuccessExitCodes = d.exitCodes(v, f) },
+		"reboot_exit_codes":  func(v *yaml.Node, f string) { in.RebootExitCodes = d.exitCodes(v, f) },
+		"log":                func(v *yaml.Node, f string) { d.text(v, f, &in.Log) },
+		"packages": func(v *yaml.Node, f string) {
+			seen := map[string]int{}
+			d.list(v, f, func(e *yaml.Node, f string) {
+				var pk Package
+				if d.pkg(e, f, &pk) {
+					key := pk.Arch + "/" + pk.Language
+					if line, dup := seen[key]; dup {
+						d.errf(e, f, "duplicate package for %s %s (first at line %d)", pk.Arch, pk.Language, line)
+						return
+					}
+					seen[key] = e.Line
+					in.Packages = append(in.Packages, pk)
+				}
+			})
+			if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
+				d.errf(v, f, "at least one package is needed")
+			}
+		},
+	}, "update", "switches", "success_exit_codes", "packages")
+	if n.Kind == yaml.MappingNode {
+		for _, c := range in.RebootExitCodes {
+			ok := false
+			for _, s := range in.SuccessExitCodes {
+				ok = ok || s == c
+			}
+			if !ok {
+				d.errf(n, field+".reboot_exit_codes", "%d is not among success_exit_codes", c)
+			}
+		}
+	}
+}
+
+func (d *decoder) hex(n *yaml.Node, field string, length int, dst *string) {
+	s, ok := d.str(n, field)
+	if !ok {
+		return
+	}
+	if s == "" {
+		return // unknown
+	}
+	l := strings.ToLower(s)
+	if len(l) != length || !hexRe.MatchString(l) {
+		d.errf(n, field, "%q: want %d hex digits", s, length)
+		return
+	}
+	*dst = l
+}
+
+func (d *decoder) pkg(n *yaml.Node, field string, pk *Package) bool {
+	before := len(d.errs)
+	d.mapping(n, field, map[string]fieldFunc{
+		"arch": func(v *yaml.Node, f string) {
+			if s, ok := d.str(v, f); ok {
+				if !archs[s] {
+					d.errf(v, f, "%q: want x86, x64 or ia64", s)
+					return
+				}
+				pk.Arch = s
+			}
+		},
+		"language": func(v *yaml.Node, f string) {
+			if s, ok := d.str(v, f); ok {
+				if !IsLanguage(s) {
+					d.errf(v, f, "%q is not a known language code (ENU, DEU, ESN, FRA, JPN, ...)", s)
+					return
+				}
+				pk.Language = s
+			}
+		},
+		"file": func(v *yaml.Node, f string) {
+			if s, ok := d.str(v, f); ok {
+				if !fileRe.MatchString(s) {
+					d.errf(v, f, "%q is not a file name (no paths)", s)
+					return
+				}
+				pk.File = s
+			}
+		},
+		"size": func(v *yaml.Node, f string) {
+			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+				return // unknown
+			}
+			if x, ok := d.integer(v, f, 0, 1<<40); ok {
+				pk.Size = x
+			}
+		},
+		"sha1":   func(v *yaml.Node, f string) { d.hex(v, f, 40, &pk.SHA1) },
+		"sha256": func(v *yaml.Node, f string) { d.hex(v, f, 64, &pk.SHA256) },
+		"url": func(v *yaml.Node, f string) {
+			if s, ok := d.str(v, f); ok {
+				if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
+					d.errf(v, f, "%q: want an http:// or https:// URL", s)
+					return
+				}
+				pk.URL = s
+			}
+		},
+		"switches": func(v *yaml.Node, f string) { pk.Switches = d.switches(v, f) },
+	}, "arch", "language", "file")
+	return len(d.errs) == before
+}
+
+func (d *decoder) steps(n *yaml.Node, field string, s *Steps) {
+	d.mapping(n, field, map[string]fieldFunc{
+		"install_timeout": func(v *yaml.Node, f string) { d.duration(v, f, time.Minute, 24*time.Hour, &s.InstallTimeout) },
+		// shutdown /t accepts 0..600 seconds on Server 2003 (FACTS.md §5).
+		"reboot_delay":   func(v *yaml.Node, f string) { d.duration(v, f, 0, 600*time.Second, &s.RebootDelay) },
+		"reboot_timeout": func(v *yaml.Node, f string) { d.duration(v, f, time.Minute, 24*time.Hour, &s.RebootTimeout) },
+		"reboot_reason": func(v *yaml.Node, f string) {
+			str, ok := d.str(v, f)
+			if !ok {
+				return
+			}
+			m := reasonRe.FindStringSubmatch(str)
+			major, _ := strconv.Atoi(safeIndex(m, 2))
+			minor, _ := strconv.Atoi(safeIndex(m, 3))
+			if m == nil || major > 255 || minor > 65535 {
+				d.errf(v, f, "%q: want shutdown /d form [p:]major:minor (major 0..255, minor 0..65535)", str)
+				return
+			}
+			s.RebootReason = str
+		},
+		"pool_start_timeout": func(v *yaml.Node, f string) {
+			d.duration(v, f, time.Second, time.Hour, &s.PoolStartTimeout)
+		},
+		"soak": func(v *yaml.Node, f string) { d.duration(v, f, 0, 24*time.Hour, &s.Soak) },
+		"min_free_disk_mb": func(v *yaml.Node, f string) {
+			if x, ok := d.integer(v, f, 0, 1<<30); ok {
+				s.MinFreeDiskMB = x
+			}
+		},
+	}, "install_timeout", "reboot_delay", "reboot_timeout", "reboot_reason", "pool_start_timeout", "soak", "min_free_disk_mb")
+}
+
+func safeIndex(m []string, i int) string {
+	if i < len(m) {
+		return m[i]
+	}
+	return ""
+}

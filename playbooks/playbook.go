@@ -1,0 +1,162 @@
+package playbooks
+
+import (
+	"strings"
+	"time"
+)
+
+// Playbook is one remediation playbook: a trigger update that breaks IIS 6 on hosts whose
+// core IIS files lag behind the service pack, and how to fix those hosts.
+type Playbook struct {
+	// Name identifies the playbook ("kb982666"); File is where it was loaded from.
+	Name        string `json:"name"`
+	Title       string `json:"title"`
+	Description string `json:"description,omitempty"`
+	File        string `json:"file"`
+
+	AppliesTo AppliesTo `json:"applies_to"`
+	Triggers  []Trigger `json:"triggers"`
+	Baseline  Baseline  `json:"baseline"`
+	Symptoms  Symptoms  `json:"symptoms"`
+	Installer Installer `json:"installer"`
+	Steps     Steps     `json:"steps"`
+}
+
+// AppliesTo is the platform a playbook is about.
+type AppliesTo struct {
+	OSVersion     string   `json:"os_version"`    // "5.2": Windows Server 2003
+	ServicePack   int      `json:"service_pack"`  // the level the fix re-applies (2)
+	IISMajor      int      `json:"iis_major"`     // 6
+	Architectures []string `json:"architectures"` // x86, x64, ia64
+}
+
+// Trigger is an update whose installation exposes the mismatch, with the file versions it
+// brings. A host has it when its hotfix key is present or every listed file has reached
+// the listed version.
+type Trigger struct {
+	KB       string        `json:"kb"`
+	Bulletin string        `json:"bulletin,omitempty"`
+	Files    []FileVersion `json:"files"`
+}
+
+// FileVersion names a file in %SystemRoot%\system32\inetsrv and a version of it.
+// Name is lower case.
+type FileVersion struct {
+	Name    string  `json:"name"`
+	Version Version `json:"version"`
+}
+
+// Baseline is the level the core files must reach: the service pack's own file version.
+type Baseline struct {
+	Version   Version  `json:"version"`
+	CoreFiles []string `json:"core_files"` // lower case
+	// Exceptions are files that legitimately stay older (snap-ins, SMTP/NNTP parts); they
+	// never count, whatever their version. Version is the level they are known at, or zero.
+	Exceptions []FileVersion `json:"exceptions,omitempty"`
+}
+
+// Symptoms are how the breakage shows in the event log: event IDs and the worker process
+// exit code, never message text.
+type Symptoms struct {
+	Log          string `json:"log"`           // "System"
+	Source       string `json:"source"`        // "W3SVC"
+	CrashEvent   int    `json:"crash_event"`   // 1009: a worker process terminated unexpectedly
+	DisableEvent int    `json:"disable_event"` // 1002: Rapid-Fail Protection disabled the pool
+	// ExitCode is the crash event's exit code as its third insertion string prints it:
+	// lower-case hex without 0x ("ffffffff").
+	ExitCode string `json:"exit_code"`
+}
+
+// Installer is the fix: the service pack installer and how to run it.
+type Installer struct {
+	Update           string    `json:"update"`   // KB914961
+	Switches         []string  `json:"switches"` // default for every package
+	SuccessExitCodes []int     `json:"success_exit_codes"`
+	RebootExitCodes  []int     `json:"reboot_exit_codes,omitempty"` // success, reboot needed
+	Log              string    `json:"log,omitempty"`               // fetched on failure
+	Packages         []Package `json:"packages"`
+}
+
+// Package is one installer file of the catalogue, per architecture and language.
+type Package struct {
+	Arch     string   `json:"arch"`     // x86, x64, ia64
+	Language string   `json:"language"` // ENU, DEU, ...
+	File     string   `json:"file"`
+	Size     int64    `json:"size,omitempty"`   // bytes; 0 = unknown
+	SHA1     string   `json:"sha1,omitempty"`   // lower-case hex; "" = unknown
+	SHA256   string   `json:"sha256,omitempty"` // lower-case hex; "" = unknown
+	URL      string   `json:"url,omitempty"`
+	Switches []string `json:"switches,omitempty"` // overrides Installer.Switches
+}
+
+// Steps are the remediation step settings.
+type Steps struct {
+	InstallTimeout   time.Duration `json:"install_timeout"`
+	RebootDelay      time.Duration `json:"reboot_delay"`   // shutdown /t, 0..600 s
+	RebootTimeout    time.Duration `json:"reboot_timeout"` // until the host is back
+	RebootReason     string        `json:"reboot_reason"`  // shutdown /d, e.g. p:2:16
+	PoolStartTimeout time.Duration `json:"pool_start_timeout"`
+	Soak             time.Duration `json:"soak"` // watch pools and events after the fix
+	MinFreeDiskMB    int64         `json:"min_free_disk_mb"`
+}
+
+// IsCore reports whether file (any case) is one of the core files that must reach the
+// baseline.
+func (p *Playbook) IsCore(file string) bool {
+	f := strings.ToLower(file)
+	for _, c := range p.Baseline.CoreFiles {
+		if c == f {
+			return true
+		}
+	}
+	return false
+}
+
+// Exception returns the known-older entry for file (any case), if it is one.
+func (p *Playbook) Exception(file string) (FileVersion, bool) {
+	f := strings.ToLower(file)
+	for _, e := range p.Baseline.Exceptions {
+		if e.Name == f {
+			return e, true
+		}
+	}
+	return FileVersion{}, false
+}
+
+// Package returns the catalogue entry for an architecture and a language code.
+func (p *Playbook) Package(arch, language string) (Package, bool) {
+	for _, pk := range p.Installer.Packages {
+		if strings.EqualFold(pk.Arch, arch) && strings.EqualFold(pk.Language, language) {
+			return pk, true
+		}
+	}
+	return Package{}, false
+}
+
+// PackageSwitches returns the switches to run pk with: its own, or the installer default.
+func (p *Playbook) PackageSwitches(pk Package) []string {
+	if len(pk.Switches) > 0 {
+		return pk.Switches
+	}
+	return p.Installer.Switches
+}
+
+// IsSuccess reports whether an installer exit code means success (0, 3010).
+func (p *Playbook) IsSuccess(code int) bool {
+	for _, c := range p.Installer.SuccessExitCodes {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}
+
+// NeedsReboot reports whether an installer exit code asks for a reboot (3010).
+func (p *Playbook) NeedsReboot(code int) bool {
+	for _, c := range p.Installer.RebootExitCodes {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}

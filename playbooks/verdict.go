@@ -1,0 +1,18 @@
+package playbooks
+
+// Verdict is the outcome of diagnosing one host, as DESIGN.md's verdict table names it.
+// The lab uses the same words to record what a correct diagnosis of each simulated host gives.
+type Verdict string
+
+// The verdicts, in the order of DESIGN.md's table.
+const (
+	Affected      Verdict = "affected"
+	Mismatch      Verdict = "mismatch"
+	AtRisk        Verdict = "at-risk"
+	OtherCause    Verdict = "other-cause"
+	Healthy       Verdict = "healthy"
+	NotApplicable Verdict = "not-applicable"
+	Unreachable   Verdict = "unreachable"
+	AuthFailed    Verdict = "auth-failed"
+	ProbeFailed   Verdict = "probe-failed"
+)

@@ -1,0 +1,112 @@
+package remediate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/iisremedy/iisremedy/checks"
+	"github.com/iisremedy/iisremedy/playbooks"
+	"github.com/iisremedy/iisremedy/remote"
+	"golang.org/x/sync/errgroup"
+)
+
+// Session is what the engine needs of a WinRM shell on one host; *remote.Session has it.
+type Session interface {
+	Run(ctx context.Context, cmdline string) (remote.Result, error)
+	Close(ctx context.Context) error
+}
+
+// Dialer opens a session to one inventory host.
+type Dialer func(ctx context.Context, h InventoryHost) (Session, error)
+
+// HostFinding is what detection established about one host. Err is set when the facts could not
+// be established; the Verdict then says how (unreachable, auth-failed, probe-failed).
+type HostFinding struct {
+	Host InventoryHost
+	checks.Finding
+	Facts    *checks.Facts
+	Err      error
+	Duration time.Duration
+}
+
+// Detector probes hosts and diagnoses them under one playbook. It changes nothing on the hosts.
+type Detector struct {
+	Dial     Dialer
+	Playbook *playbooks.Playbook // nil = the embedded kb982666
+	Parallel int                 // hosts probed at once (0 = 20)
+	// HostDone, when set, is called as each host finishes, from the worker goroutines (it must
+	// be safe for concurrent use).
+	HostDone func(HostFinding)
+}
+
+// Detect probes every host, at most Parallel at once, and returns one finding per host in
+// inventory order. A host's failure is part of its finding, never a reason to stop the others.
+// When ctx is cancelled, hosts not started yet get probe-failed with the context's error.
+func (d *Detector) Detect(ctx context.Context, hosts []InventoryHost) []HostFinding {
+	results := make([]HostFinding, len(hosts))
+	limit := d.Parallel
+	if limit <= 0 {
+		limit = 20
+	}
+	var g errgroup.Group
+	g.SetLimit(limit)
+	var mu sync.Mutex // serialises HostDone so callers may draw without locking
+	for i, h := range hosts {
+		if err := ctx.Err(); err != nil {
+			results[i] = failed(h, err)
+			continue
+		}
+		g.Go(func() error {
+			results[i] = d.detectOne(ctx, h)
+			if d.HostDone != nil {
+				mu.Lock()
+				d.HostDone(results[i])
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return results
+}
+
+func (d *Detector) detectOne(ctx context.Context, h InventoryHost) HostFinding {
+	start := time.Now()
+	hf := d.probe(ctx, h)
+	hf.Duration = time.Since(start)
+	return hf
+}
+
+func (d *Detector) probe(ctx context.Context, h InventoryHost) HostFinding {
+	s, err := d.Dial(ctx, h)
+	if err != nil {
+		return failed(h, err)
+	}
+	res, err := s.Run(ctx, checks.ProbeCommand())
+	// The shell is closed even when ctx is done: an orphaned shell counts against the
+	// host's MaxShellsPerUser quota of 5.
+	_ = s.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		return failed(h, err)
+	}
+	facts, err := checks.ParseFacts(res.Stdout)
+	if err != nil {
+		return failed(h, fmt.Errorf("probe output: %w", err))
+	}
+	return HostFinding{Host: h, Finding: checks.Diagnose(facts, d.Playbook), Facts: facts}
+}
+
+// failed turns an error into the finding of a host whose facts could not be established.
+func failed(h InventoryHost, err error) HostFinding {
+	v := playbooks.ProbeFailed
+	switch {
+	case errors.Is(err, remote.ErrAuth):
+		v = playbooks.AuthFailed
+	case errors.Is(err, remote.ErrUnreachable), errors.Is(err, remote.ErrTLS), errors.Is(err, remote.ErrTimeout):
+		v = playbooks.Unreachable
+	}
+	return HostFinding{Host: h, Finding: checks.Finding{Verdict: v, Evidence: []string{err.Error()}}, Err: err}
+}

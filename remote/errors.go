@@ -1,0 +1,239 @@
+package remote
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// Class says what kind of failure an *Error is.
+type Class int
+
+// Error classes. The zero value, ClassUnknown, is never produced on purpose.
+const (
+	ClassUnknown     Class = iota
+	ClassUnreachable       // dial refused, host down, connection reset before any reply
+	ClassAuth              // HTTP 401: wrong credentials, scheme disabled, encryption refused
+	ClassTLS               // handshake, certificate verification or fingerprint pin failure
+	ClassTimeout           // client deadline, response timeout, or a w:TimedOut fault outside Receive
+	ClassFault             // a WS-Management fault (Code holds its code) or an HTTP 413
+	ClassQuota             // WS-Management quota fault (2150859173 shells, 2150859174 operations)
+	ClassConfig            // the Target is unusable; nothing was sent
+	ClassProtocol          // the host answered something that is not valid WS-Management
+	ClassCanceled          // the caller's context was canceled
+)
+
+var classNames = [...]string{"unknown", "unreachable", "auth", "tls", "timeout", "fault", "quota", "config", "protocol", "canceled"}
+
+func (c Class) String() string {
+	if c < 0 || int(c) >= len(classNames) {
+		return fmt.Sprintf("class(%d)", int(c))
+	}
+	return classNames[c]
+}
+
+// Sentinels for errors.Is. An *Error matches the sentinel of its class; any error
+// that carries a WS-Management fault code (quota and TimedOut included) also matches ErrFault.
+var (
+	ErrUnreachable = errors.New("host unreachable")
+	ErrAuth        = errors.New("authentication failed")
+	ErrTLS         = errors.New("tls failure")
+	ErrTimeout     = errors.New("timed out")
+	ErrFault       = errors.New("ws-management fault")
+	ErrQuota       = errors.New("ws-management quota exceeded")
+	ErrConfig      = errors.New("invalid target")
+	ErrProtocol    = errors.New("protocol error")
+	ErrCanceled    = errors.New("canceled")
+
+	// ErrEnvelopeTooLarge is wrapped by the error of an HTTP 413 reply (request larger than
+	// the host's MaxEnvelopeSizekb).
+	ErrEnvelopeTooLarge = errors.New("request exceeds the host's MaxEnvelopeSizekb (http 413)")
+)
+
+var classSentinel = map[Class]error{
+	ClassUnreachable: ErrUnreachable,
+	ClassAuth:        ErrAuth,
+	ClassTLS:         ErrTLS,
+	ClassTimeout:     ErrTimeout,
+	ClassFault:       ErrFault,
+	ClassQuota:       ErrQuota,
+	ClassConfig:      ErrConfig,
+	ClassProtocol:    ErrProtocol,
+	ClassCanceled:    ErrCanceled,
+}
+
+// WS-Management fault codes this package reacts to (WINRM-PROTOCOL.md §3).
+const (
+	CodeTimedOut          uint32 = 2150858793 // 0x80338029 w:TimedOut: Receive found no output in OperationTimeout
+	CodeShellNotFound     uint32 = 2150858843 // 0x8033805B w:InvalidSelectors: unknown or deleted shell
+	CodeQuotaShells       uint32 = 2150859173 // 0x803381A5 MaxShellsPerUser
+	CodeQuotaOperations   uint32 = 2150859174 // 0x803381A6 MaxConcurrentOperationsPerUser
+	CodeEnvelopeTooLarge  uint32 = 2150859025 // 0x80338111 what Windows clients report for HTTP 413
+	codeAccessDeniedHR    uint32 = 2147942405 // 0x80070005
+	codeAccessDeniedWin32 uint32 = 5
+)
+
+// Error is the error type of every failed operation of this package.
+type Error struct {
+	Class Class
+	Code  uint32 // WS-Management fault code, 0 if none
+	Op    string // "dial", "create", "command", "send", "receive", "signal", "delete", "handshake"
+	Host  string // host name or address, never credentials
+	Err   error  // underlying cause
+
+	transient bool // safe to retry when the operation allows it (reset/EOF, HTTP 503)
+	reached   bool // the request may have reached the host
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("remote: ")
+	if e.Op != "" {
+		b.WriteString(e.Op)
+	}
+	if e.Host != "" {
+		b.WriteString(" on ")
+		b.WriteString(e.Host)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Class.String())
+	if e.Code != 0 {
+		fmt.Fprintf(&b, " (code %d, 0x%08X)", e.Code, e.Code)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is the sentinel of e's class (or ErrFault when e carries a fault code).
+func (e *Error) Is(target error) bool {
+	if s, ok := classSentinel[e.Class]; ok && s == target {
+		return true
+	}
+	return target == ErrFault && e.Code != 0
+}
+
+// Fault is a WS-Management SOAP fault as read from the reply XML.
+type Fault struct {
+	Code    uint32 // f:WSManFault/@Code or p:MSFT_WmiError/p:error_Code
+	Subcode string // e.g. "w:TimedOut"
+	Reason  string // s:Reason/s:Text (host locale; never used for decisions)
+	Machine string
+}
+
+func (f *Fault) Error() string {
+	s := "fault"
+	if f.Subcode != "" {
+		s += " " + f.Subcode
+	}
+	if f.Reason != "" {
+		s += ": " + strings.TrimSpace(f.Reason)
+	}
+	return s
+}
+
+// faultClass maps a fault code to its class.
+func faultClass(f *Fault) Class {
+	switch {
+	case f.Code == CodeQuotaShells || f.Code == CodeQuotaOperations:
+		return ClassQuota
+	case f.Code == CodeTimedOut:
+		return ClassTimeout
+	case f.Code == codeAccessDeniedHR || f.Code == codeAccessDeniedWin32:
+		return ClassAuth
+	}
+	return ClassFault
+}
+
+var errPinMismatch = errors.New("server certificate does not match the pinned sha-256 fingerprint")
+
+// tlsError marks an error that happened during the TLS handshake.
+type tlsError struct{ err error }
+
+func (t *tlsError) Error() string { return "tls handshake: " + t.err.Error() }
+func (t *tlsError) Unwrap() error { return t.err }
+
+// classifyTransport turns an error from dialing or exchanging bytes into an *Error.
+// reached says whether the request bytes may have reached the host.
+func classifyTransport(ctx context.Context, op, host string, err error, reached bool) *Error {
+	var re *Error
+	if errors.As(err, &re) {
+		return re
+	}
+	e := &Error{Op: op, Host: host, Err: err, reached: reached}
+	var te *tlsError
+	var ue x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ce x509.CertificateInvalidError
+	var ve *tls.CertificateVerificationError
+	var ae tls.AlertError
+	var rh tls.RecordHeaderError
+	var ne net.Error
+	if ctx != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		e.Err = err
+	}
+	switch {
+	case ctx != nil && errors.Is(ctx.Err(), context.Canceled):
+		e.Class = ClassCanceled
+	case ctx != nil && ctx.Err() != nil:
+		e.Class = ClassTimeout
+	case errors.As(err, &te), errors.Is(err, errPinMismatch), errors.As(err, &ue), errors.As(err, &he),
+		errors.As(err, &ce), errors.As(err, &ve), errors.As(err, &ae), errors.As(err, &rh):
+		e.Class = ClassTLS
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
+		e.Class = ClassUnreachable
+		e.transient = true
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTDOWN):
+		e.Class = ClassUnreachable
+	case isDialError(err) && errors.As(err, &ne) && ne.Timeout():
+		e.Class = ClassUnreachable // no answer to SYN: host down
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		e.Class = ClassTimeout
+	case isDialError(err):
+		e.Class = ClassUnreachable
+	default:
+		e.Class = ClassUnreachable
+	}
+	return e
+}
+
+func isDialError(err error) bool {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return true
+	}
+	var de *net.DNSError
+	return errors.As(err, &de)
+}
+
+// redact replaces every occurrence of secret in err's text. It keeps the class and code
+// of an *Error and returns err unchanged when the secret does not occur.
+func redact(err error, secret string) error {
+	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	var re *Error
+	if errors.As(err, &re) {
+		c := *re
+		if c.Err != nil {
+			c.Err = errors.New(strings.ReplaceAll(c.Err.Error(), secret, "[redacted]"))
+		}
+		return &c
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), secret, "[redacted]"))
+}
