@@ -290,12 +290,29 @@ func decodeUTF16LE(b []byte) string {
 	if len(b) >= 2 && b[0] == 0xFF && b[1] == 0xFE {
 		b = b[2:]
 	}
-	u := make([]uint16, len(b)/2) // an odd trailing byte (cut short) is dropped
-	for i := range u {
-		u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
+	var sb strings.Builder
+	sb.Grow(len(b) / 2)
+	// An odd trailing byte (a capture cut short) is dropped.
+	for i := 0; i+1 < len(b); i += 2 {
+		r := rune(uint16(b[i]) | uint16(b[i+1])<<8)
+		switch {
+		case r == 0:
+			continue
+		case utf16.IsSurrogate(r) && i+3 < len(b):
+			r2 := rune(uint16(b[i+2]) | uint16(b[i+3])<<8)
+			if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+				sb.WriteRune(d)
+				i += 2
+				continue
+			}
+			sb.WriteRune(utf8.RuneError)
+		case utf16.IsSurrogate(r):
+			sb.WriteRune(utf8.RuneError)
+		default:
+			sb.WriteRune(r)
+		}
 	}
-	s := string(utf16.Decode(u))
-	return strings.ReplaceAll(s, "\x00", "")
+	return sb.String()
 }
 
 // decodeANSI keeps valid UTF-8 and reads anything else as Windows-1252. The code page of

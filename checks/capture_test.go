@@ -200,3 +200,17 @@ func TestParseCaptureWindows1252(t *testing.T) {
 		t.Errorf("text = %q", got)
 	}
 }
+
+func TestDecodeUTF16NonASCII(t *testing.T) {
+	t.Parallel()
+	in := "\r\r\nName=c:\\inetpub\\日本語 𝄞.dll\r\r\n"
+	got, enc := decodeText(append([]byte{0xFF, 0xFE}, utf16le(in)...))
+	if got != in || enc != "utf-16le" {
+		t.Errorf("decodeText = %q, %s", got, enc)
+	}
+	// A lone surrogate becomes U+FFFD, never a panic.
+	got, _ = decodeText([]byte{0xFF, 0xFE, 0x00, 0xD8, 'a', 0})
+	if got != "\uFFFDa" {
+		t.Errorf("lone surrogate: %q", got)
+	}
+}

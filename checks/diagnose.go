@@ -49,6 +49,15 @@ func fmtTime(t time.Time) string {
 	return t.Format(timeLayout)
 }
 
+// at shows t in the host's own UTC offset (that of its LocalDateTime) when known: WMI
+// gives TimeGenerated in UTC and LastBootUpTime in local time.
+func (d *diag) at(t time.Time) string {
+	if !t.IsZero() && d.f.LocalTime != nil {
+		t = t.In(d.f.LocalTime.Location())
+	}
+	return fmtTime(t)
+}
+
 // Diagnose gives the verdict of DESIGN.md's table for a host's facts under a playbook
 // (nil: the embedded kb982666). The rules, in order:
 //
@@ -60,8 +69,8 @@ func fmtTime(t time.Time) string {
 //  3. The core files: each playbook core file listed in inetsrv is compared with the
 //     baseline; files known to stay older never count, absent files are noted. If none of
 //     the core files is listed, probe-failed.
-//  4. A trigger update is installed when its hotfix key is registered OR every file it
-//     brings is at or above the version it brings.
+//  4. A trigger update is installed when its hotfix key is registered OR any file it
+//     brings (w3core.dll) is at or above the version it brings.
 //  5. Crash evidence is any of: (a) a crash event (1009) whose exit code is the symptom's
 //     (ffffffff; optional 0x, any case); (b) a pool-disabled event (1002); (c) a pool with
 //     AppPoolAutoStart true in AppPoolState 4 (stopped) while W3SVC is running: IIS 6
@@ -339,21 +348,22 @@ func (d *diag) keyVersions() string {
 
 func (d *diag) trigger(t playbooks.Trigger) {
 	byKey := d.f.HasHotfix(t.KB)
-	byFiles := len(t.Files) > 0
+	// Any one of its files at or above the version it brings marks the update installed:
+	// w3core.dll is what breaks, and the playbook's file table is unconfirmed, so a file
+	// the update may not touch after all (w3dt.dll) must not hide it.
+	byFiles := false
 	var fileParts []string
 	for _, fv := range t.Files {
 		v, raw, ok := d.f.FileVersion(fv.Name)
 		switch {
 		case raw == "" && !ok:
-			byFiles = false
 			fileParts = append(fileParts, fmt.Sprintf("%s is absent", fv.Name))
 		case !ok:
-			byFiles = false
 			fileParts = append(fileParts, fmt.Sprintf("%s has version %q", fv.Name, raw))
 		case v.Less(fv.Version):
-			byFiles = false
 			fileParts = append(fileParts, fmt.Sprintf("%s is %s, below the %s it brings", fv.Name, v, fv.Version))
 		default:
+			byFiles = true
 			fileParts = append(fileParts, fmt.Sprintf("%s is %s, at or above the %s it brings", fv.Name, v, fv.Version))
 		}
 	}
@@ -418,9 +428,9 @@ func (d *diag) crashEvidence() {
 	}
 	since := "in the System log"
 	if f.BootTime != nil {
-		since = "since the last boot at " + fmtTime(*f.BootTime)
+		since = "since the last boot at " + d.at(*f.BootTime)
 		if old > 0 {
-			d.note("%d W3SVC %d/%d events predate the last boot (%s) and are not counted.", old, sy.CrashEvent, sy.DisableEvent, fmtTime(*f.BootTime))
+			d.note("%d W3SVC %d/%d events predate the last boot (%s) and are not counted.", old, sy.CrashEvent, sy.DisableEvent, d.at(*f.BootTime))
 		}
 	} else {
 		d.note("The boot time is unknown, so every W3SVC event in the System log counts.")
@@ -433,11 +443,11 @@ func (d *diag) crashEvidence() {
 	}
 	for _, g := range groupByPool(crashes) {
 		d.evidence("W3SVC event %d at %s: a worker process of pool %s (pid %d) exited with code 0x%s%s.",
-			sy.CrashEvent, fmtTime(g.latest.Time), orUnknown(g.pool, "?"), g.latest.PID, sy.ExitCode, more(g.count))
+			sy.CrashEvent, d.at(g.latest.Time), orUnknown(g.pool, "?"), g.latest.PID, sy.ExitCode, more(g.count))
 	}
 	for _, g := range groupByPool(disables) {
 		d.evidence("W3SVC event %d at %s: Rapid-Fail Protection disabled pool %s%s.",
-			sy.DisableEvent, fmtTime(g.latest.Time), orUnknown(g.pool, "?"), more(g.count))
+			sy.DisableEvent, d.at(g.latest.Time), orUnknown(g.pool, "?"), more(g.count))
 	}
 	for _, g := range groupByPool(otherCrashes) {
 		code := g.latest.ExitCode
@@ -447,7 +457,7 @@ func (d *diag) crashEvidence() {
 			code = "0x" + code
 		}
 		d.note("W3SVC event %d at %s: a worker process of pool %s (pid %d) exited with code %s, which is not the symptom's 0x%s%s.",
-			sy.CrashEvent, fmtTime(g.latest.Time), orUnknown(g.pool, "?"), g.latest.PID, code, sy.ExitCode, more(g.count))
+			sy.CrashEvent, d.at(g.latest.Time), orUnknown(g.pool, "?"), g.latest.PID, code, sy.ExitCode, more(g.count))
 	}
 	var stopped []Pool
 	if f.W3SVC.Running() {
@@ -493,4 +503,53 @@ func orUnknown(s, alt string) string {
 		return alt
 	}
 	return s
+}
+
+// severity orders verdicts for DiagnoseAll: the finding that asks for the most action wins.
+var severity = map[playbooks.Verdict]int{
+	playbooks.Affected:      0,
+	playbooks.Mismatch:      1,
+	playbooks.AtRisk:        2,
+	playbooks.OtherCause:    3,
+	playbooks.Healthy:       4,
+	playbooks.NotApplicable: 5,
+	playbooks.ProbeFailed:   6,
+}
+
+// DiagnoseAll diagnoses facts under several playbooks (e.g. every embedded one) and returns
+// the most severe finding: affected before mismatch, at-risk, other-cause, healthy,
+// not-applicable and probe-failed; on a tie, the playbook whose trigger's hotfix key is
+// registered, else the earlier playbook. A host broken by
+// KB973917 is at-risk under kb982666 (its trigger is not installed) but affected under
+// kb973917, so a detect run over both says affected. No playbooks: the embedded kb982666.
+func DiagnoseAll(f *Facts, pbs []*playbooks.Playbook) Finding {
+	if len(pbs) == 0 {
+		return Diagnose(f, nil)
+	}
+	var best Finding
+	for i, pb := range pbs {
+		fd := Diagnose(f, pb)
+		switch {
+		case i == 0, severity[fd.Verdict] < severity[best.Verdict]:
+			best = fd
+		case severity[fd.Verdict] == severity[best.Verdict] && byKey(f, fd) && !byKey(f, best):
+			// On a tie, the playbook whose update is registered by its hotfix key explains the
+			// host better than one recognised only by file versions (a later update brings
+			// a newer w3core.dll too).
+			best = fd
+		}
+	}
+	return best
+}
+
+func byKey(f *Facts, fd Finding) bool {
+	if f == nil {
+		return false
+	}
+	for _, kb := range fd.TriggersInstalled {
+		if f.HasHotfix(kb) {
+			return true
+		}
+	}
+	return false
 }

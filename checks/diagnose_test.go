@@ -41,8 +41,8 @@ func TestDiagnose(t *testing.T) {
 				"21 of 23 core IIS files are below the SP2 baseline 6.0.3790.3959: admwprox.dll 6.0.3790.1830,",
 				"iisutil.dll 6.0.3790.1830",
 				`KB982666 is installed: hotfix key HKLM\SOFTWARE\Microsoft\Updates\Windows Server 2003\SP3\KB982666 present; w3core.dll is 6.0.3790.4693, at or above the 6.0.3790.4693 it brings`,
-				"W3SVC event 1009 at 2010-06-15 08:55:02 +00:00: a worker process of pool DefaultAppPool (pid 1240) exited with code 0xffffffff (2 such events since the last boot at 2010-06-15 09:30:00 +02:00).",
-				"W3SVC event 1002 at 2010-06-15 08:55:03 +00:00: Rapid-Fail Protection disabled pool DefaultAppPool.",
+				"W3SVC event 1009 at 2010-06-15 10:55:02 +02:00: a worker process of pool DefaultAppPool (pid 1240) exited with code 0xffffffff (2 such events since the last boot at 2010-06-15 09:30:00 +02:00).",
+				"W3SVC event 1002 at 2010-06-15 10:55:03 +02:00: Rapid-Fail Protection disabled pool DefaultAppPool.",
 				"Pool DefaultAppPool starts automatically but is stopped (AppPoolState 4) while W3SVC is running.",
 				"re-apply SP2 and reboot",
 			},
@@ -95,7 +95,7 @@ func TestDiagnose(t *testing.T) {
 				return h
 			},
 			want: playbooks.Mismatch, wantBelow: 21,
-			notes: []string{"3 W3SVC 1009/1002 events predate the last boot (2010-06-16 00:00:00 +00:00) and are not counted."},
+			notes: []string{"3 W3SVC 1009/1002 events predate the last boot (2010-06-16 02:00:00 +02:00) and are not counted."},
 		},
 		{
 			name: "mismatch: a 1009 with exit code 0x80 is not the symptom",
@@ -243,9 +243,9 @@ func TestDiagnose(t *testing.T) {
 			evidence: []string{"KB973917 is installed: hotfix key"},
 		},
 		{
-			name: "not-applicable: Windows Server 2008",
-			host: func() *fakeHost { h := baseHost(); h.osVersion, h.build = "6.0", "6002"; return h },
-			want: playbooks.NotApplicable,
+			name:     "not-applicable: Windows Server 2008",
+			host:     func() *fakeHost { h := baseHost(); h.osVersion, h.build = "6.0", "6002"; return h },
+			want:     playbooks.NotApplicable,
 			evidence: []string{"Host WEB01 runs Microsoft Windows Server 2003 6.0 build 6002 Service Pack 2: Windows version 6.0 is not 5.2 (Windows Server 2003)."},
 		},
 		{
@@ -375,5 +375,45 @@ func TestDiagnoseEdges(t *testing.T) {
 	got = Diagnose(f, nil)
 	if got.Verdict != playbooks.Affected || !strings.Contains(strings.Join(got.Notes, "\n"), "The boot time is unknown, so every W3SVC event in the System log counts.") {
 		t.Errorf("boot failed: %+v", got)
+	}
+}
+
+func TestDiagnoseAll(t *testing.T) {
+	t.Parallel()
+	pbs := allPlaybooks(t)
+	h := affectedHost()
+	h.files = inetsrvFiles(sp1, "6.0.3790.4614")
+	h.hotfixes = []string{"KB973917"}
+	f, err := ParseFacts(h.capture())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Diagnose(f, pbs[1]).Verdict; got != playbooks.AtRisk || pbs[1].Name != "kb982666" {
+		t.Fatalf("kb982666 alone: %s", got)
+	}
+	fd := DiagnoseAll(f, pbs)
+	if fd.Verdict != playbooks.Affected || fd.Playbook != "kb973917" {
+		t.Errorf("DiagnoseAll = %s under %s", fd.Verdict, fd.Playbook)
+	}
+	// Healthy under both: the playbook whose hotfix key is registered (KB982666), although
+	// kb973917 comes first and its w3core.dll version is reached too.
+	f, _ = ParseFacts(baseHost().capture())
+	if fd := DiagnoseAll(f, pbs); fd.Verdict != playbooks.Healthy || fd.Playbook != "kb982666" {
+		t.Errorf("DiagnoseAll healthy = %s under %s", fd.Verdict, fd.Playbook)
+	}
+	if fd := DiagnoseAll(f, nil); fd.Playbook != "kb982666" {
+		t.Errorf("DiagnoseAll(nil playbooks) used %s", fd.Playbook)
+	}
+}
+
+func TestDiagnoseTriggerByOneFile(t *testing.T) {
+	t.Parallel()
+	h := affectedHost()
+	h.hotfixes = nil
+	h.files["w3dt.dll"] = sp1 // the update's file table is unconfirmed: w3core.dll alone counts
+	f, _ := ParseFacts(h.capture())
+	fd := Diagnose(f, nil)
+	if fd.Verdict != playbooks.Affected || len(fd.TriggersInstalled) != 1 {
+		t.Errorf("verdict %s, triggers %v", fd.Verdict, fd.TriggersInstalled)
 	}
 }

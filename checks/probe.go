@@ -102,7 +102,7 @@ func ProbeCommand() string {
 func ProbeScript() string {
 	lines := []string{
 		"@echo off",
-		"rem iisremedy probe v1: read-only. Run as: probe.cmd > probe.txt",
+		"rem iisremedy probe v1, read-only. Redirect its output to a file and pass that file to iisremedy diagnose.",
 		"setlocal EnableDelayedExpansion",
 	}
 	lines = append(lines, setP...)

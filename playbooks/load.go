@@ -190,6 +190,14 @@ func parseYAML(file string, data []byte) (root *yaml.Node, err error) {
 type decoder struct {
 	file string
 	errs Errors
+	// Where each accepted package and trigger file came from, for cross-section checks.
+	pkgRefs  []ref
+	fileRefs [][]ref
+}
+
+type ref struct {
+	node  *yaml.Node
+	field string
 }
 
 func (d *decoder) errf(n *yaml.Node, field, format string, args ...any) {
@@ -398,7 +406,11 @@ func (d *decoder) playbook(n *yaml.Node, pb *Playbook) {
 			seen := map[string]bool{}
 			d.list(v, f, func(e *yaml.Node, f string) {
 				var t Trigger
+				before := len(d.fileRefs)
 				ok := d.trigger(e, f, &t)
+				if !ok {
+					d.fileRefs = d.fileRefs[:before]
+				}
 				if t.KB != "" {
 					if seen[t.KB] {
 						d.errf(e, f+".kb", "duplicate trigger %s", t.KB)
@@ -419,6 +431,35 @@ func (d *decoder) playbook(n *yaml.Node, pb *Playbook) {
 		"installer": func(v *yaml.Node, f string) { d.installer(v, f, &pb.Installer) },
 		"steps":     func(v *yaml.Node, f string) { d.steps(v, f, &pb.Steps) },
 	}, "name", "title", "applies_to", "triggers", "baseline", "symptoms", "installer", "steps")
+	d.crossCheck(pb)
+}
+
+// crossCheck validates what spans sections, once each section parsed.
+func (d *decoder) crossCheck(pb *Playbook) {
+	// A trigger that brought files older than the baseline could not be what breaks a host
+	// whose files are at the baseline; such a playbook contradicts itself.
+	if !pb.Baseline.Version.IsZero() && len(d.fileRefs) == len(pb.Triggers) {
+		for i, t := range pb.Triggers {
+			for j, f := range t.Files {
+				if j < len(d.fileRefs[i]) && f.Version.Less(pb.Baseline.Version) {
+					r := d.fileRefs[i][j]
+					d.errf(r.node, r.field+".version", "%s %s is below the baseline %s", f.Name, f.Version, pb.Baseline.Version)
+				}
+			}
+		}
+	}
+	if len(pb.AppliesTo.Architectures) > 0 && len(d.pkgRefs) == len(pb.Installer.Packages) {
+		for i, pk := range pb.Installer.Packages {
+			found := false
+			for _, a := range pb.AppliesTo.Architectures {
+				found = found || a == pk.Arch
+			}
+			if !found {
+				r := d.pkgRefs[i]
+				d.errf(r.node, r.field+".arch", "%s is not in applies_to.architectures", pk.Arch)
+			}
+		}
+	}
 }
 
 func (d *decoder) appliesTo(n *yaml.Node, field string, a *AppliesTo) {
@@ -509,6 +550,7 @@ func (d *decoder) trigger(n *yaml.Node, field string, t *Trigger) bool {
 		},
 		"files": func(v *yaml.Node, f string) {
 			seen := map[string]bool{}
+			var refs []ref
 			d.list(v, f, func(e *yaml.Node, f string) {
 				if fv, ok := d.fileVersion(e, f, true); ok {
 					if seen[fv.Name] {
@@ -517,8 +559,10 @@ func (d *decoder) trigger(n *yaml.Node, field string, t *Trigger) bool {
 					}
 					seen[fv.Name] = true
 					t.Files = append(t.Files, fv)
+					refs = append(refs, ref{e, f})
 				}
 			})
+			d.fileRefs = append(d.fileRefs, refs)
 		},
 	}, "kb", "files")
 	return len(d.errs) == before
@@ -640,6 +684,7 @@ func (d *decoder) installer(n *yaml.Node, field string, in *Installer) {
 					}
 					seen[key] = e.Line
 					in.Packages = append(in.Packages, pk)
+					d.pkgRefs = append(d.pkgRefs, ref{e, f})
 				}
 			})
 			if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {

@@ -32,11 +32,11 @@ type HostFinding struct {
 	Duration time.Duration
 }
 
-// Detector probes hosts and diagnoses them under one playbook. It changes nothing on the hosts.
+// Detector probes hosts and diagnoses them under playbooks. It changes nothing on the hosts.
 type Detector struct {
-	Dial     Dialer
-	Playbook *playbooks.Playbook // nil = the embedded kb982666
-	Parallel int                 // hosts probed at once (0 = 20)
+	Dial      Dialer
+	Playbooks []*playbooks.Playbook // nil = every embedded playbook
+	Parallel  int                   // hosts probed at once (0 = 20)
 	// HostDone, when set, is called as each host finishes, from the worker goroutines (it must
 	// be safe for concurrent use).
 	HostDone func(HostFinding)
@@ -73,11 +73,34 @@ func (d *Detector) Detect(ctx context.Context, hosts []InventoryHost) []HostFind
 	return results
 }
 
+// probeAttempts is how often a host is probed when the connection fails on the way: the probe
+// only reads, so running it again is safe, and a dropped connection or a one-off HTTP 500 should
+// not cost an admin a verdict.
+const probeAttempts = 3
+
 func (d *Detector) detectOne(ctx context.Context, h InventoryHost) HostFinding {
 	start := time.Now()
-	hf := d.probe(ctx, h)
+	var hf HostFinding
+	for attempt := 1; attempt <= probeAttempts; attempt++ {
+		hf = d.probe(ctx, h)
+		if hf.Err == nil || !worthRetrying(hf.Err) || ctx.Err() != nil {
+			break
+		}
+	}
 	hf.Duration = time.Since(start)
 	return hf
+}
+
+// worthRetrying is true for failures of the transport or of one request: a reset connection,
+// an internal server error. Wrong credentials, TLS mismatches, timeouts and quotas would only
+// fail again (or slowly).
+func worthRetrying(err error) bool {
+	switch {
+	case errors.Is(err, remote.ErrAuth), errors.Is(err, remote.ErrTLS), errors.Is(err, remote.ErrTimeout),
+		errors.Is(err, remote.ErrQuota), errors.Is(err, remote.ErrConfig), errors.Is(err, remote.ErrCanceled):
+		return false
+	}
+	return errors.Is(err, remote.ErrUnreachable) || errors.Is(err, remote.ErrFault) || errors.Is(err, remote.ErrProtocol)
 }
 
 func (d *Detector) probe(ctx context.Context, h InventoryHost) HostFinding {
@@ -96,7 +119,46 @@ func (d *Detector) probe(ctx context.Context, h InventoryHost) HostFinding {
 	if err != nil {
 		return failed(h, fmt.Errorf("probe output: %w", err))
 	}
-	return HostFinding{Host: h, Finding: checks.Diagnose(facts, d.Playbook), Facts: facts}
+	return HostFinding{Host: h, Finding: Diagnose(facts, d.Playbooks), Facts: facts}
+}
+
+// severity orders the verdicts a host can get under different playbooks: the one that asks the
+// most of an admin wins. A host broken by KB973917 is affected under kb973917 and only at-risk
+// under kb982666; it must be reported affected.
+var severity = map[playbooks.Verdict]int{
+	playbooks.Affected:   5,
+	playbooks.Mismatch:   4,
+	playbooks.OtherCause: 3,
+	playbooks.AtRisk:     2,
+	playbooks.Healthy:    1,
+}
+
+// Diagnose diagnoses facts under each playbook (nil = every embedded one) and returns the most
+// severe finding; among equals, the first playbook's.
+func Diagnose(facts *checks.Facts, pbs []*playbooks.Playbook) checks.Finding {
+	if len(pbs) == 0 {
+		pbs = embeddedPlaybooks()
+	}
+	var best checks.Finding
+	for i, pb := range pbs {
+		f := checks.Diagnose(facts, pb)
+		if i == 0 || severity[f.Verdict] > severity[best.Verdict] {
+			best = f
+		}
+	}
+	return best
+}
+
+// embeddedPlaybooks returns the default playbook first, so its finding wins among equals.
+func embeddedPlaybooks() []*playbooks.Playbook {
+	def := playbooks.Default()
+	pbs := []*playbooks.Playbook{def}
+	for _, name := range playbooks.Embedded() {
+		if pb, err := playbooks.Get(name); err == nil && pb.Name != def.Name {
+			pbs = append(pbs, pb)
+		}
+	}
+	return pbs
 }
 
 // failed turns an error into the finding of a host whose facts could not be established.

@@ -190,6 +190,8 @@ func classifyTransport(ctx context.Context, op, host string, err error, reached 
 		e.Class = ClassCanceled
 	case ctx != nil && ctx.Err() != nil:
 		e.Class = ClassTimeout
+	case errors.As(err, &te) && errors.As(te.err, &ne) && ne.Timeout():
+		e.Class = ClassTimeout // the host accepted TCP but never finished the handshake
 	case errors.As(err, &te), errors.Is(err, errPinMismatch), errors.As(err, &ue), errors.As(err, &he),
 		errors.As(err, &ce), errors.As(err, &ve), errors.As(err, &ae), errors.As(err, &rh):
 		e.Class = ClassTLS
@@ -206,6 +208,8 @@ func classifyTransport(ctx context.Context, op, host string, err error, reached 
 		e.Class = ClassTimeout
 	case isDialError(err):
 		e.Class = ClassUnreachable
+	case strings.Contains(err.Error(), "malformed HTTP"):
+		e.Class = ClassProtocol // something else than WinRM listens there
 	default:
 		e.Class = ClassUnreachable
 	}

@@ -179,3 +179,21 @@ func onAction(h http.Handler, action string, f func()) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// setup starts a server for auth ("basic" over HTTP with AllowUnencrypted, or "negotiate"
+// with encryption required), lets mod adjust it first, and returns it with a matching Target.
+func setup(t testing.TB, auth string, mod func(*wsman.Server)) (*wsman.Server, Target) {
+	t.Helper()
+	srv := basicServer()
+	if auth == AuthNegotiate {
+		srv = ntlmServer()
+	}
+	if mod != nil {
+		mod(srv)
+	}
+	host, port := startWSMan(t, srv)
+	if auth == AuthNegotiate {
+		return srv, ntlmTarget(host, port)
+	}
+	return srv, basicTarget(host, port)
+}

@@ -54,6 +54,20 @@ func TestNTLMWrongPassword(t *testing.T) {
 	}
 }
 
+func TestNTLMDomainUserForms(t *testing.T) {
+	srv := ntlmServer()
+	host, port := startWSMan(t, srv)
+	for _, u := range []string{`WIN2003\Administrator`, "Administrator@WIN2003", "administrator"} {
+		tg := ntlmTarget(host, port)
+		tg.User, tg.Auth = u, "ntlm"
+		s := dial(t, tg)
+		run(t, s, "echo ok")
+		if err := s.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestNTLMOnlyBasicOfferedIsAuthError(t *testing.T) {
 	srv := basicServer()
 	host, port := startWSMan(t, srv)

@@ -69,18 +69,7 @@ func TestBasicManyCommandsOneShell(t *testing.T) {
 func TestStdinStream1MiBNo413(t *testing.T) {
 	for _, auth := range []string{AuthBasic, AuthNegotiate} {
 		t.Run(auth, func(t *testing.T) {
-			srv, tg := basicServer(), Target{}
-			srv.MaxEnvelopeSizeKB = 150
-			host, port := "", 0
-			if auth == AuthBasic {
-				host, port = startWSMan(t, srv)
-				tg = basicTarget(host, port)
-			} else {
-				srv = ntlmServer()
-				srv.MaxEnvelopeSizeKB = 150
-				host, port = startWSMan(t, srv)
-				tg = ntlmTarget(host, port)
-			}
+			srv, tg := setup(t, auth, func(s *wsman.Server) { s.MaxEnvelopeSizeKB = 150 })
 			s := dial(t, tg)
 			in := stdinData(1 << 20)
 			r, err := s.RunInput(context.Background(), `findstr "^"`, onlyReader{bytes.NewReader(in)})
@@ -113,16 +102,7 @@ func TestStdin413Adapts(t *testing.T) {
 }
 
 func testStdin413Adapts(t *testing.T, auth string) {
-	srv := basicServer()
-	if auth == AuthNegotiate {
-		srv = ntlmServer()
-	}
-	srv.MaxEnvelopeSizeKB = 40 // the host is stricter than the client believes
-	host, port := startWSMan(t, srv)
-	tg := basicTarget(host, port)
-	if auth == AuthNegotiate {
-		tg = ntlmTarget(host, port)
-	}
+	srv, tg := setup(t, auth, func(s *wsman.Server) { s.MaxEnvelopeSizeKB = 40 }) // stricter than the client believes
 	tg.MaxEnvelopeSizeKB = 150
 	s := dial(t, tg)
 	first := s.StdinChunk()
@@ -212,18 +192,7 @@ func TestDeadlineIsTimeoutAndAborts(t *testing.T) {
 	for _, auth := range []string{AuthBasic, AuthNegotiate} {
 		t.Run(auth, func(t *testing.T) {
 			h := newBlockingHost()
-			srv := basicServer()
-			tg := Target{}
-			if auth == AuthNegotiate {
-				srv = ntlmServer()
-			}
-			srv.Host = h
-			host, port := startWSMan(t, srv)
-			if auth == AuthNegotiate {
-				tg = ntlmTarget(host, port)
-			} else {
-				tg = basicTarget(host, port)
-			}
+			srv, tg := setup(t, auth, func(s *wsman.Server) { s.Host = h })
 			s := dial(t, tg)
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
@@ -243,16 +212,7 @@ func TestDeadlineIsTimeoutAndAborts(t *testing.T) {
 func TestSlowHostResponseTimeout(t *testing.T) {
 	for _, auth := range []string{AuthBasic, AuthNegotiate} {
 		t.Run(auth, func(t *testing.T) {
-			srv := basicServer()
-			if auth == AuthNegotiate {
-				srv = ntlmServer()
-			}
-			srv.Latency = 300 * time.Millisecond
-			host, port := startWSMan(t, srv)
-			tg := basicTarget(host, port)
-			if auth == AuthNegotiate {
-				tg = ntlmTarget(host, port)
-			}
+			_, tg := setup(t, auth, func(s *wsman.Server) { s.Latency = 300 * time.Millisecond })
 			tg.OperationTimeout, tg.ResponseGrace = 50*time.Millisecond, time.Millisecond
 			_, err := Dial(context.Background(), tg)
 			checkErr(t, err, ClassTimeout, ErrTimeout)
@@ -338,6 +298,31 @@ func TestBasicOverHTTPRefusedBeforeTraffic(t *testing.T) {
 	}
 	if _, err := NewTransporter(tg); !errors.Is(err, ErrConfig) {
 		t.Fatalf("NewTransporter: %v", err)
+	}
+}
+
+func TestNotWinRMIsProtocolError(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 1024)
+			_, _ = c.Read(buf) // the request, then an answer that is not HTTP
+			_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
+			_ = c.Close()
+		}
+	}()
+	host, port := hostPort(t, l.Addr())
+	for _, tg := range []Target{basicTarget(host, port), ntlmTarget(host, port)} {
+		_, err := Dial(context.Background(), tg, WithRetry(1, 0))
+		checkErr(t, err, ClassProtocol, ErrProtocol)
 	}
 }
 
@@ -470,7 +455,9 @@ func TestValidate(t *testing.T) {
 		{"basic http", func(t *Target) { t.Auth = "basic" }, true},
 		{"basic https", func(t *Target) { t.Auth, t.HTTPS = "basic", true }, false},
 		{"legacy without pin", func(t *Target) { t.HTTPS, t.TLS.LegacyTLS = true, true }, true},
-		{"legacy with pin", func(t *Target) { t.HTTPS, t.TLS.LegacyTLS, t.TLS.Fingerprint = true, true, strings.Repeat("AB:", 31) + "AB" }, false},
+		{"legacy with pin", func(t *Target) {
+			t.HTTPS, t.TLS.LegacyTLS, t.TLS.Fingerprint = true, true, strings.Repeat("AB:", 31)+"AB"
+		}, false},
 		{"legacy insecure", func(t *Target) { t.HTTPS, t.TLS.LegacyTLS, t.TLS.Insecure = true, true, true }, false},
 		{"short pin", func(t *Target) { t.HTTPS, t.TLS.Fingerprint = true, "abcd" }, true},
 		{"bad ca", func(t *Target) { t.HTTPS, t.TLS.CAPEM = true, []byte("nope") }, true},
@@ -498,7 +485,3 @@ func TestIsoDuration(t *testing.T) {
 		}
 	}
 }
-
-// The session's Create/Command/Receive also work through masterzen's own client when our
-// transport is plugged in as its TransportDecorator.
-var _ = wsman.Server{}

@@ -49,9 +49,9 @@ type TLSOptions struct {
 // never show the password.
 type Target struct {
 	Host  string
-	Port  int  // 0: 5985 for HTTP, 5986 for HTTPS
-	HTTPS bool // use https://
-	Auth  string
+	Port  int    // 0: 5985 for HTTP, 5986 for HTTPS
+	HTTPS bool   // use https://
+	Auth  string // "negotiate" (default; "ntlm" is an alias) or "basic"
 	User  string // "user", "DOMAIN\user" or "user@domain"
 	// Password is never printed by this package.
 	Password string
@@ -88,10 +88,12 @@ func (t Target) port() int {
 }
 
 func (t Target) auth() string {
-	if t.Auth == "" {
+	switch a := strings.ToLower(t.Auth); a {
+	case "", "ntlm":
 		return AuthNegotiate
+	default:
+		return a
 	}
-	return strings.ToLower(t.Auth)
 }
 
 func (t Target) addr() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.port())) }

@@ -36,7 +36,7 @@ Exit status 0 when every host is healthy or not applicable, 1 when any needs att
 	}
 	cmd.Flags().StringVarP(&opts.Inventory, "inventory", "i", "", "inventory `FILE`: one host[:port] a line, with key=value settings")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "table", "output format: table, json or markdown")
-	cmd.Flags().StringVar(&opts.Playbook, "playbook", "kb982666", "playbook: an embedded name or a YAML `FILE`")
+	cmd.Flags().StringVar(&opts.Playbook, "playbook", "", "playbook: an embedded name or a YAML `FILE` (default: every embedded playbook, the most severe verdict wins)")
 	return cmd
 }
 
@@ -47,7 +47,7 @@ func detectRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts 
 	if err := checkOutput(opts.Output); err != nil {
 		return err
 	}
-	pb, err := loadPlaybook(opts.Playbook)
+	pbs, err := loadPlaybooks(opts.Playbook)
 	if err != nil {
 		return err
 	}
@@ -58,11 +58,15 @@ func detectRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts 
 	if len(inv.Hosts) == 0 {
 		return usageErrorf("%s: no hosts", opts.Inventory)
 	}
-	dialer, err := newDialer(ios, global, inv.Hosts)
+	targets, err := targetsFor(ios, global, inv.Hosts)
 	if err != nil {
 		return err
 	}
-	findings := runDetect(ctx, ios, global, pb, dialer, inv.Hosts)
+	password, err := global.password(ios)
+	if err != nil {
+		return err
+	}
+	findings := runDetect(ctx, ios, global, pbs, dialerFor(targets, password), inv.Hosts)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -73,12 +77,12 @@ func detectRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts 
 }
 
 // runDetect probes the hosts with a progress bar on a terminal, or one line per host otherwise.
-func runDetect(ctx context.Context, ios *ioStreams, global *globalOptions, pb *playbooks.Playbook, dial remediate.Dialer, hosts []remediate.InventoryHost) []remediate.HostFinding {
+func runDetect(ctx context.Context, ios *ioStreams, global *globalOptions, pbs []*playbooks.Playbook, dial remediate.Dialer, hosts []remediate.InventoryHost) []remediate.HostFinding {
 	progress := newProgress(ios, global.Quiet, len(hosts), "probing")
 	d := &remediate.Detector{
-		Dial:     dial,
-		Playbook: pb,
-		Parallel: global.Parallel,
+		Dial:      dial,
+		Playbooks: pbs,
+		Parallel:  global.Parallel,
 		HostDone: func(hf remediate.HostFinding) {
 			progress.done(fmt.Sprintf("%s: %s", hf.Host.Entry, hf.Verdict))
 		},
@@ -112,7 +116,19 @@ func checkOutput(format string) error {
 	return usageErrorf("--output %q: want table, json or markdown", format)
 }
 
-// loadPlaybook returns an embedded playbook by name, or loads a file. A bad file is bad input.
+// loadPlaybooks returns the playbooks to diagnose under: every embedded one for "", else the
+// embedded one of that name or the file. A bad file is bad input.
+func loadPlaybooks(nameOrFile string) ([]*playbooks.Playbook, error) {
+	if nameOrFile == "" {
+		return nil, nil
+	}
+	pb, err := loadPlaybook(nameOrFile)
+	if err != nil {
+		return nil, err
+	}
+	return []*playbooks.Playbook{pb}, nil
+}
+
 func loadPlaybook(nameOrFile string) (*playbooks.Playbook, error) {
 	for _, name := range playbooks.Embedded() {
 		if name == nameOrFile {
@@ -138,28 +154,27 @@ func readInventory(path string) (*remediate.Inventory, error) {
 	return inv, asUsage(err)
 }
 
-// newDialer resolves credentials once and returns the function that opens a WinRM session to
-// an inventory host, with the host's own settings over the command line's.
-func newDialer(ios *ioStreams, global *globalOptions, hosts []remediate.InventoryHost) (remediate.Dialer, error) {
+// targetsFor builds every host's WinRM target, with the host's own settings over the command
+// line's, so that bad settings are reported before any password is asked or host touched.
+func targetsFor(ios *ioStreams, global *globalOptions, hosts []remediate.InventoryHost) (map[string]remote.Target, error) {
 	targets := make(map[string]remote.Target, len(hosts))
+	legacy := false
 	for _, h := range hosts {
 		t, err := targetFor(global, h)
 		if err != nil {
 			return nil, err
 		}
 		targets[h.Entry] = t
+		legacy = legacy || t.TLS.LegacyTLS
 	}
-	password, err := global.password(ios)
-	if err != nil {
-		return nil, err
+	if legacy && !global.Quiet {
+		fmt.Fprintln(ios.ErrOut, "warning: tls=legacy lets TLS 1.0 with 3DES/RC4 through for Server 2003 hosts; their certificates are trusted by the pinned fingerprint only")
 	}
-	warned := false
-	for _, t := range targets {
-		if t.TLS.LegacyTLS && !warned && !global.Quiet {
-			fmt.Fprintln(ios.ErrOut, "warning: tls=legacy lets TLS 1.0 with 3DES/RC4 through for Server 2003 hosts; their certificates are trusted by the pinned fingerprint only")
-			warned = true
-		}
-	}
+	return targets, nil
+}
+
+// dialerFor returns the function that opens a WinRM session to an inventory host.
+func dialerFor(targets map[string]remote.Target, password string) remediate.Dialer {
 	return func(ctx context.Context, h remediate.InventoryHost) (remediate.Session, error) {
 		t := targets[h.Entry]
 		t.Password = password
@@ -169,7 +184,7 @@ func newDialer(ios *ioStreams, global *globalOptions, hosts []remediate.Inventor
 			return nil, err
 		}
 		return s, nil
-	}, nil
+	}
 }
 
 // targetFor builds the WinRM target of an inventory host; unusable settings are bad input.

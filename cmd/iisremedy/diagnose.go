@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/iisremedy/iisremedy/checks"
+	"github.com/iisremedy/iisremedy/remediate"
 	"github.com/spf13/cobra"
 )
 
@@ -30,7 +31,7 @@ a capture cut short gets probe-failed for what it lacks.`,
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "table", "output format: table, json or markdown")
-	cmd.Flags().StringVar(&opts.Playbook, "playbook", "kb982666", "playbook: an embedded name or a YAML `FILE`")
+	cmd.Flags().StringVar(&opts.Playbook, "playbook", "", "playbook: an embedded name or a YAML `FILE` (default: every embedded playbook, the most severe verdict wins)")
 	return cmd
 }
 
@@ -41,7 +42,7 @@ func diagnoseRun(ios *ioStreams, opts *diagnoseOptions, files []string) error {
 	if err := checkOutput(opts.Output); err != nil {
 		return err
 	}
-	pb, err := loadPlaybook(opts.Playbook)
+	pbs, err := loadPlaybooks(opts.Playbook)
 	if err != nil {
 		return err
 	}
@@ -56,7 +57,7 @@ func diagnoseRun(ios *ioStreams, opts *diagnoseOptions, files []string) error {
 		if host == "" {
 			host = path
 		}
-		reports = append(reports, newHostReport(host, checks.Diagnose(facts, pb), facts, nil))
+		reports = append(reports, newHostReport(host, remediate.Diagnose(facts, pbs), facts, nil))
 	}
 	if err := writeReports(ios.Out, opts.Output, reports); err != nil {
 		return err

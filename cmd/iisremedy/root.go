@@ -34,8 +34,8 @@ EXIT STATUS
   3    aborted
   130  interrupted`
 
-func newRootCmd(ios *ioStreams, started *bool) *cobra.Command {
-	opts := &globalOptions{getenv: os.Getenv}
+func newRootCmd(ios *ioStreams, getenv func(string) string, started *bool) *cobra.Command {
+	opts := &globalOptions{getenv: getenv}
 	root := &cobra.Command{
 		Use:           "iisremedy",
 		Short:         "Detect and remediate the IIS 6 binary mismatch exposed by KB982666",
@@ -90,8 +90,13 @@ func (o *globalOptions) validate() error {
 
 // run executes one command line and returns its exit code. Errors are printed here, once.
 func run(ctx context.Context, args []string, ios *ioStreams) exitCode {
+	return runWithEnv(ctx, args, ios, os.Getenv)
+}
+
+// runWithEnv is run with the environment read through getenv.
+func runWithEnv(ctx context.Context, args []string, ios *ioStreams, getenv func(string) string) exitCode {
 	started := false
-	root := newRootCmd(ios, &started)
+	root := newRootCmd(ios, getenv, &started)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -22,6 +22,7 @@ import (
 	"time"
 	"unicode/utf16"
 
+	//lint:ignore SA1019 MD4 is what NTLM's NTOWF is made of (MS-NLMP §3.3.2); compatibility is the point.
 	"golang.org/x/crypto/md4"
 )
 

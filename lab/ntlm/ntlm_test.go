@@ -245,3 +245,21 @@ func TestTamperedMessage(t *testing.T) {
 		t.Fatal("replayed message accepted")
 	}
 }
+
+func TestBadMIC(t *testing.T) {
+	c, _ := ntlmssp.NewClient(ntlmssp.SetUserInfo("Administrator", "Passw0rd!"), ntlmssp.SetVersion(ntlmssp.DefaultVersion()))
+	s := NewServer(Config{Computer: "WIN2003", Password: func(string) (string, bool) { return "Passw0rd!", true }})
+	neg, _ := c.Authenticate(nil, nil)
+	ch, err := s.Challenge(neg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flags := binary.LittleEndian.Uint32(ch[20:]); flags&ChallengeFlags != ChallengeFlags {
+		t.Errorf("challenge flags %08x lack some of %08x", flags, uint32(ChallengeFlags))
+	}
+	auth, _ := c.Authenticate(ch, nil)
+	auth[72] ^= 1 // the MIC field (bodgit sends one: the CHALLENGE carries a timestamp)
+	if _, err := s.Authenticate(auth); !errors.Is(err, ErrBadMIC) {
+		t.Fatalf("err %v, want ErrBadMIC", err)
+	}
+}

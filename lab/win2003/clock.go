@@ -71,6 +71,9 @@ func (t *Timer) Stop() bool {
 	if t.rt != nil {
 		return t.rt.Stop()
 	}
+	if t.mt == nil {
+		return false
+	}
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
 	if t.mt.index < 0 {

@@ -91,6 +91,7 @@ type Host struct {
 	wmicInstalled bool
 	installing    bool
 	shutdownTimer *Timer
+	shutdownSeq   int
 	shutdownAt    time.Time
 }
 
@@ -186,7 +187,7 @@ func New(spec Spec, opts Options) (*Host, error) {
 	h.wmicInstalled = spec.WMICInstalled
 	h.build()
 	now := h.clock.Now()
-	h.boot(now.Add(-spec.BootAgo))
+	h.boot(now.Add(-spec.BootAgo), false)
 	h.mu.Lock()
 	h.settleLocked(now)
 	h.mu.Unlock()
@@ -311,8 +312,9 @@ func (h *Host) setPowerLocked(up bool) func() {
 	}
 }
 
-// boot brings the host up at t: pending file replacements, services, pools.
-func (h *Host) boot(t time.Time) {
+// boot brings the host up at t: pending file replacements, services, pools. notify is false for
+// the first boot in New (nobody is listening yet).
+func (h *Host) boot(t time.Time, notify bool) {
 	h.mu.Lock()
 	t = t.Truncate(time.Second).Add(500 * time.Millisecond)
 	h.bootTime = t
@@ -347,9 +349,14 @@ func (h *Host) boot(t time.Time) {
 	for _, st := range h.sites {
 		st.state = 2
 	}
-	notify := h.setPowerLocked(true)
+	if !notify {
+		h.up = true
+		h.mu.Unlock()
+		return
+	}
+	cb := h.setPowerLocked(true)
 	h.mu.Unlock()
-	notify()
+	cb()
 }
 
 func (h *Host) csdVersion() string {

@@ -100,15 +100,15 @@ func shutdownUsage(p *proc, errw *stream) int {
 // after the boot duration.
 func (h *Host) scheduleShutdownLocked(delay time.Duration, reboot bool) {
 	h.shutdownAt = h.clock.Now().Add(delay)
-	var t *Timer
-	t = h.clock.AfterFunc(delay, func() { h.powerOff(t, reboot) })
-	h.shutdownTimer = t
+	h.shutdownSeq++
+	seq := h.shutdownSeq
+	h.shutdownTimer = h.clock.AfterFunc(delay, func() { h.powerOff(seq, reboot) })
 }
 
 // powerOff runs when a shutdown's delay has passed.
-func (h *Host) powerOff(t *Timer, reboot bool) {
+func (h *Host) powerOff(seq int, reboot bool) {
 	h.mu.Lock()
-	if h.shutdownTimer != t || !h.up {
+	if h.shutdownTimer == nil || h.shutdownSeq != seq || !h.up {
 		h.mu.Unlock()
 		return
 	}
@@ -135,7 +135,7 @@ func (h *Host) powerOff(t *Timer, reboot bool) {
 	h.installing = false
 	notify := h.setPowerLocked(false)
 	if reboot {
-		h.clock.AfterFunc(h.opts.BootDuration, func() { h.boot(h.clock.Now()) })
+		h.clock.AfterFunc(h.opts.BootDuration, func() { h.boot(h.clock.Now(), true) })
 	}
 	h.mu.Unlock()
 	notify()
@@ -144,11 +144,11 @@ func (h *Host) powerOff(t *Timer, reboot bool) {
 // PowerOff takes the host down at once (as pulling the plug); PowerOn boots it if it is down.
 func (h *Host) PowerOff() {
 	h.mu.Lock()
-	var t *Timer
-	t = &Timer{c: h.clock}
-	h.shutdownTimer = t
+	h.shutdownSeq++
+	seq := h.shutdownSeq
+	h.shutdownTimer = &Timer{c: h.clock}
 	h.mu.Unlock()
-	h.powerOff(t, false)
+	h.powerOff(seq, false)
 }
 
 // PowerOn boots a host that is down.
@@ -156,7 +156,7 @@ func (h *Host) PowerOn() {
 	if h.Up() {
 		return
 	}
-	h.boot(h.clock.Now())
+	h.boot(h.clock.Now(), true)
 }
 
 // ---------- schtasks ----------

@@ -70,8 +70,11 @@ func (s *Server) encryptionRequired(r *http.Request) bool { return r.TLS == nil 
 // authenticate checks the request's credentials. It returns nil after writing a 401 or an
 // NTLM handshake step itself.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, body []byte) *authResult {
-	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	authz := r.Header.Get("Authorization")
+	scheme, token, _ := strings.Cut(authz, " ")
 	switch {
+	case strings.TrimSpace(authz) == certificateAuthz:
+		return s.certificate(w, r, body)
 	case strings.EqualFold(scheme, "Basic"):
 		return s.basic(w, r, token, body)
 	case strings.EqualFold(scheme, "Negotiate") || strings.EqualFold(scheme, "NTLM"):
@@ -104,6 +107,24 @@ func (s *Server) basic(w http.ResponseWriter, r *http.Request, token string, bod
 	user, pass, _ := strings.Cut(string(raw), ":")
 	if !s.checkPassword(user, pass) {
 		s.unauthorized(w, r, "bad basic credentials")
+		return nil
+	}
+	return &authResult{user: s.user(), body: body}
+}
+
+// certificateAuthz is the literal Authorization header of client-certificate authentication
+// (masterzen ClientAuthRequest, WINRM-PROTOCOL.md §1.7 and §7 Auth).
+const certificateAuthz = "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"
+
+// certificate accepts a request over TLS that presented a client certificate. Any certificate maps
+// to the one account: Windows' certificate-to-user mapping is not simulated.
+func (s *Server) certificate(w http.ResponseWriter, r *http.Request, body []byte) *authResult {
+	if !s.offers("certificate") {
+		s.unauthorized(w, r, "certificate auth not enabled")
+		return nil
+	}
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		s.unauthorized(w, r, "no client certificate")
 		return nil
 	}
 	return &authResult{user: s.user(), body: body}

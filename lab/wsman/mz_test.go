@@ -3,13 +3,18 @@ package wsman
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -382,4 +387,91 @@ func TestConcurrentShells(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
+}
+
+func TestFaultKnobs(t *testing.T) {
+	// DropEveryN: every 2nd request loses its connection; Latency delays every reply.
+	srv := basicServer()
+	srv.DropEveryN = 2
+	srv.Latency = time.Millisecond
+	ts, _, _ := start(t, srv)
+	url := ts.URL + "/wsman"
+	create := winrm.NewOpenShellRequest(url, winrm.DefaultParameters).String()
+	if status, _, _ := soapPost(t, url, create); status != 200 {
+		t.Fatalf("request 1: %d", status)
+	}
+	req, _ := http.NewRequest("POST", url, strings.NewReader(create))
+	req.SetBasicAuth("Administrator", "Passw0rd!")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("request 2 was not dropped: %d", resp.StatusCode)
+	}
+	// Fail500Rate 1: every request is an injected fault.
+	srv2 := basicServer()
+	srv2.Fail500Rate = 1
+	ts2, _, _ := start(t, srv2)
+	status, h, body := soapPost(t, ts2.URL+"/wsman", create)
+	wantFault(t, "rate", status, h, body, "w:InternalError")
+	if st := srv2.Stats(); st.Faults != 1 || st.Shells != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// Without ConnContext the NTLM context is keyed by RemoteAddr (one per live TCP connection).
+func TestNTLMWithoutConnContext(t *testing.T) {
+	srv := ntlmServer()
+	srv.Logf = t.Logf
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	host, port := splitHostPort(t, ts.Listener.Addr().String())
+	c := mzClient(t, host, port, "Administrator", "Passw0rd!", encryptionParams(t))
+	stdout, _, code, err := c.RunWithContextWithString(context.Background(), "echo fallback", "")
+	if err != nil || code != 0 || stdout != "fallback\r\n" {
+		t.Fatalf("got %q %d %v", stdout, code, err)
+	}
+}
+
+func TestClientCertificate(t *testing.T) {
+	srv := &Server{Auth: []string{"certificate"}}
+	cfg, _, err := TLSConfig(ProfileModern, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(srv)
+	ts.TLS = cfg
+	srv.Configure(ts.Config)
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	host, port := splitHostPort(t, ts.Listener.Addr().String())
+
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Administrator"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+
+	params := *winrm.DefaultParameters
+	params.TransportDecorator = func() winrm.Transporter { return &winrm.ClientAuthRequest{} }
+	c, err := winrm.NewClientWithParameters(winrm.NewEndpoint(host, port, true, true, nil, certPEM, keyPEM, 0), "", "", &params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, code, err := c.RunWithContextWithString(context.Background(), "echo cert", "")
+	if err != nil || code != 0 || stdout != "cert\r\n" {
+		t.Fatalf("got %q %d %v", stdout, code, err)
+	}
+	// Without a certificate the same header gets 401.
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	req, _ := http.NewRequest("POST", ts.URL+"/wsman", strings.NewReader(winrm.NewOpenShellRequest(ts.URL+"/wsman", winrm.DefaultParameters).String()))
+	req.Header.Set("Authorization", certificateAuthz)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("no client certificate: %d", resp.StatusCode)
+	}
 }

@@ -32,8 +32,9 @@ type Server struct {
 	User, Password string
 	// Domain is the NetBIOS domain NTLM announces ("" = Hostname, a workgroup machine).
 	Domain string
-	// Auth lists the offered schemes: "negotiate" (NTLM under Negotiate and NTLM) and "basic".
-	// nil = negotiate only, like a default WinRM 2.0 (WINRM-PROTOCOL.md §7 Auth).
+	// Auth lists the offered schemes: "negotiate" (NTLM under Negotiate and NTLM), "basic" and
+	// "certificate" (HTTPS client certificate, any certificate maps to User). nil = negotiate only,
+	// like a default WinRM 2.0 (WINRM-PROTOCOL.md §7 Auth).
 	Auth []string
 	// AllowUnencrypted false = as Windows' default: on plain HTTP, Basic and unsealed NTLM requests get 401.
 	AllowUnencrypted bool

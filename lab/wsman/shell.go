@@ -13,7 +13,6 @@ import (
 // shell is one WinRS cmd shell (the Create resource).
 type shell struct {
 	id, owner, clientIP string
-	created             time.Time
 
 	mu       sync.Mutex
 	commands map[string]*command

@@ -25,7 +25,7 @@ const (
 	// ProfileModern: TLS 1.2+, Go's default suites, an ECDSA P-256 certificate signed with SHA-256.
 	ProfileModern = "modern"
 	// ProfileServer2003: what Schannel on an unpatched Windows Server 2003 offers: TLS 1.0 at most,
-	// RSA key exchange only, RC4 and 3DES suites, a self-signed RSA certificate signed with SHA-1.
+	// RSA key exchange only, RC4 and 3DES suites, a self-signed 1024-bit RSA certificate signed with SHA-1.
 	ProfileServer2003 = "server2003"
 )
 
@@ -57,7 +57,8 @@ func TLSConfig(profile, hostname string) (*tls.Config, *Cert, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert.tlsCert}}
+	// Client certificates are requested, not required or verified (Auth "certificate" accepts any).
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert.tlsCert}, ClientAuth: tls.RequestClientCert}
 	switch profile {
 	case ProfileModern:
 		cfg.MinVersion = tls.VersionTLS12
@@ -106,7 +107,7 @@ func Certificate(profile, hostname string) (*Cert, error) {
 	if key == nil {
 		var err error
 		if profile == ProfileServer2003 {
-			key, err = rsa.GenerateKey(rand.Reader, 2048)
+			key, err = rsa.GenerateKey(rand.Reader, 1024) // IIS 6-era certificates (SelfSSL) were 1024-bit RSA (inference)
 		} else {
 			key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/iisremedy/iisremedy/lab"
+	"github.com/iisremedy/iisremedy/playbooks"
+)
+
+// runCLI runs one command line with the given environment and returns its exit code and output.
+func runCLI(t *testing.T, env map[string]string, args ...string) (code exitCode, stdout, stderr string) {
+	t.Helper()
+	ios, _, out, errOut := testStreams()
+	code = runWithEnv(context.Background(), args, ios, func(k string) string { return env[k] })
+	return code, out.String(), errOut.String()
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestBadInputExitsTwo(t *testing.T) {
+	badInventory := writeFile(t, "hosts.txt", "web01\nweb02:99999\n")
+	badPlaybook := writeFile(t, "pb.yaml", "name: x\nbogus_field: 1\n")
+	notCapture := writeFile(t, "notes.txt", "hello, this is not a probe\n")
+	env := map[string]string{"IISREMEDY_PASSWORD": "pw"}
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string // in stderr
+	}{
+		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
+		{"unknown flag", []string{"detect", "--nope"}, "unknown flag: --nope"},
+		{"bad auth", []string{"detect", "-i", badInventory, "--auth", "digest"}, `--auth "digest"`},
+		{"unsupported auth", []string{"detect", "-i", badInventory, "--auth", "kerberos"}, "--auth kerberos: not supported yet"},
+		{"bad parallel", []string{"detect", "-i", badInventory, "--parallel", "0"}, "--parallel 0"},
+		{"detect without inventory", []string{"detect"}, "--inventory: required"},
+		{"bad output", []string{"detect", "-i", badInventory, "-o", "xml"}, `--output "xml"`},
+		{"missing inventory", []string{"detect", "-i", "/nonexistent/hosts.txt"}, "/nonexistent/hosts.txt"},
+		{"bad inventory line", []string{"detect", "-i", badInventory}, badInventory + ":2: host: port \"99999\""},
+		{"bad playbook file", []string{"playbooks", "validate", badPlaybook}, badPlaybook + ":2: bogus_field"},
+		{"unknown playbook", []string{"playbooks", "show", "kb000000"}, "kb000000"},
+		{"not a capture", []string{"diagnose", notCapture}, notCapture + ": not an iisremedy probe capture"},
+		{"diagnose without files", []string{"diagnose"}, "requires at least 1 arg"},
+		{"lab hosts", []string{"lab", "serve", "--hosts", "0"}, "--hosts 0"},
+		{"lab scenario", []string{"lab", "serve", "--scenario", "broken"}, `--scenario "broken"`},
+		{"lab profile", []string{"lab", "serve", "--tls-profile", "sslv2"}, `--tls-profile "sslv2"`},
+		{"lab password", []string{"lab", "serve", "--password-env", "UNSET_VAR"}, "$UNSET_VAR, which is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, env, tt.args...)
+			if code != exitUsage {
+				t.Errorf("exit code %d, want %d; stderr %q", code, exitUsage, stderr)
+			}
+			if !strings.Contains(stderr, tt.wantErr) {
+				t.Errorf("stderr %q does not contain %q", stderr, tt.wantErr)
+			}
+			if strings.Count(strings.TrimSpace(stderr), "\n") > 0 && tt.name != "bad playbook file" {
+				t.Errorf("want one message, got %q", stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing on bad input", stdout)
+			}
+		})
+	}
+}
+
+func TestVersionAndPlaybooks(t *testing.T) {
+	code, out, _ := runCLI(t, nil, "version")
+	if code != exitOK || !strings.HasPrefix(out, "iisremedy ") {
+		t.Errorf("version: code %d, out %q", code, out)
+	}
+	code, out, _ = runCLI(t, nil, "playbooks", "list")
+	if code != exitOK || !strings.Contains(out, "kb982666") || !strings.Contains(out, "kb973917") {
+		t.Errorf("playbooks list: code %d, out %q", code, out)
+	}
+	code, out, _ = runCLI(t, nil, "playbooks", "show", "kb982666")
+	if code != exitOK || !strings.Contains(out, "KB982666") {
+		t.Errorf("playbooks show: code %d, out %q", code, out)
+	}
+	// The embedded file validates as a file too.
+	path := writeFile(t, "kb982666.yaml", out)
+	code, out, _ = runCLI(t, nil, "playbooks", "validate", path)
+	if code != exitOK || !strings.Contains(out, ": ok") {
+		t.Errorf("playbooks validate: code %d, out %q", code, out)
+	}
+}
+
+// startFleet runs a lab fleet on free loopback ports for one test.
+func startFleet(t *testing.T, cfg lab.Config) *lab.Fleet {
+	t.Helper()
+	cfg.Port = -1
+	if cfg.Password == "" {
+		cfg.Password = "Lab-Passw0rd"
+	}
+	f, err := lab.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	return f
+}
+
+func fleetInventory(t *testing.T, f *lab.Fleet) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := f.WriteInventory(&b); err != nil {
+		t.Fatal(err)
+	}
+	return writeFile(t, "hosts.txt", b.String())
+}
+
+type jsonOutput struct {
+	Hosts []struct {
+		Host     string            `json:"host"`
+		Verdict  playbooks.Verdict `json:"verdict"`
+		Evidence []string          `json:"evidence"`
+		Facts    json.RawMessage   `json:"facts"`
+		Error    *string           `json:"error"`
+	} `json:"hosts"`
+}
+
+// TestDetectMatchesManifest runs detect over NTLM with message encryption against a mixed fleet
+// and wants exactly the manifest's verdict for every host.
+func TestDetectMatchesManifest(t *testing.T) {
+	f := startFleet(t, lab.Config{Hosts: 28, Scenario: "mix", Seed: 7})
+	inv := fleetInventory(t, f)
+	code, stdout, stderr := runCLI(t, map[string]string{"IISREMEDY_PASSWORD": "Lab-Passw0rd"}, "detect", "-i", inv, "-o", "json", "--parallel", "8")
+	if code != exitAttention {
+		t.Errorf("exit code %d, want %d (the mix has affected hosts); stderr %s", code, exitAttention, stderr)
+	}
+	var got jsonOutput
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, stdout)
+	}
+	manifest := f.Manifest()
+	if len(got.Hosts) != len(manifest.Hosts) {
+		t.Fatalf("%d hosts in output, want %d", len(got.Hosts), len(manifest.Hosts))
+	}
+	for i, want := range manifest.Hosts {
+		h := got.Hosts[i]
+		if h.Host != want.Host || h.Verdict != want.Verdict {
+			t.Errorf("host %d: got %s %s, want %s %s (scenario %s); evidence %q", i, h.Host, h.Verdict, want.Host, want.Verdict, want.Scenario, h.Evidence)
+		}
+		if len(h.Evidence) == 0 {
+			t.Errorf("%s: no evidence", h.Host)
+		}
+	}
+	if strings.Contains(stdout+stderr, "Lab-Passw0rd") {
+		t.Error("the password reached the output")
+	}
+}
+
+func TestDetectWrongPassword(t *testing.T) {
+	f := startFleet(t, lab.Config{Hosts: 2, Scenario: "healthy"})
+	inv := fleetInventory(t, f)
+	code, stdout, stderr := runCLI(t, map[string]string{"IISREMEDY_PASSWORD": "Wrong-Secret-42"}, "detect", "-i", inv)
+	if code != exitAttention {
+		t.Errorf("exit code %d, want %d", code, exitAttention)
+	}
+	if got := strings.Count(stdout, "  auth-failed  "); got != 2 {
+		t.Errorf("want 2 auth-failed hosts, got %d:\n%s", got, stdout)
+	}
+	if strings.Contains(stdout+stderr, "Wrong-Secret-42") {
+		t.Error("the password reached the output")
+	}
+}
+
+func TestDetectUnreachable(t *testing.T) {
+	f := startFleet(t, lab.Config{Hosts: 1, Scenario: "healthy"})
+	inv := fleetInventory(t, f)
+	f.Close()
+	code, stdout, _ := runCLI(t, map[string]string{"IISREMEDY_PASSWORD": "Lab-Passw0rd"}, "detect", "-i", inv, "-o", "markdown")
+	if code != exitAttention || !strings.Contains(stdout, "| unreachable |") {
+		t.Errorf("code %d, output:\n%s", code, stdout)
+	}
+}
+
+func TestLabRunMatchesManifest(t *testing.T) {
+	code, stdout, stderr := runCLI(t, map[string]string{"IISREMEDY_PASSWORD": "unused"}, "lab", "--hosts", "16", "--seed", "3")
+	if code != exitOK {
+		t.Fatalf("exit code %d; stderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "16 of 16 verdicts match the manifest") {
+		t.Errorf("stderr %q", stderr)
+	}
+	if !strings.HasPrefix(stdout, "HOST ") || !strings.Contains(stdout, "16 hosts: ") {
+		t.Errorf("stdout %q", stdout)
+	}
+}

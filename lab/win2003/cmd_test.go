@@ -1,0 +1,273 @@
+package win2003
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iisremedy/iisremedy/playbooks"
+)
+
+// testHost is a small fixed host: an affected SP2 host with one pool, wmic already installed.
+func testHost(t *testing.T, mod func(*Spec)) *Host {
+	t.Helper()
+	s := Spec{
+		Scenario: "test", Verdict: playbooks.Affected, ComputerName: "WEB01", ServicePack: 2, IIS: true,
+		IISLevel: VersionSP1, Overrides: map[string]string{"w3core.dll": VersionKB982666},
+		Hotfixes: []string{"KB982666"}, PowerShell: true, TZOffset: -300, WMICInstalled: true,
+		BootAgo: 2 * time.Hour, DiskSize: 40 << 30, FreeDisk: 10 << 30,
+	}
+	if mod != nil {
+		mod(&s)
+	}
+	h, err := New(s, Options{Clock: NewManualClock(DefaultStart), RequestInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func run(h *Host, cmdline string, stdin string) (string, string, int) {
+	var out, errb bytes.Buffer
+	var rc int
+	if stdin != "" {
+		rc = h.Exec(context.Background(), cmdline, strings.NewReader(stdin), &out, &errb)
+	} else {
+		rc = h.Exec(context.Background(), cmdline, nil, &out, &errb)
+	}
+	return out.String(), errb.String(), rc
+}
+
+type cmdCase struct {
+	name    string
+	setup   []string
+	cmd     string
+	stdin   string
+	wantOut string
+	wantErr string
+	wantRC  int
+}
+
+func runCases(t *testing.T, h func() *Host, cases []cmdCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			host := h()
+			for _, s := range tc.setup {
+				run(host, s, "")
+			}
+			out, errOut, rc := run(host, tc.cmd, tc.stdin)
+			if out != tc.wantOut || errOut != tc.wantErr || rc != tc.wantRC {
+				t.Errorf("%s\n got out=%q\n     err=%q rc=%d\nwant out=%q\n     err=%q rc=%d", tc.cmd, out, errOut, rc, tc.wantOut, tc.wantErr, tc.wantRC)
+			}
+		})
+	}
+}
+
+func TestCmdShell(t *testing.T) {
+	runCases(t, func() *Host { return testHost(t, nil) }, []cmdCase{
+		{name: "unknown command", cmd: "foo /bar",
+			wantErr: "'foo' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", wantRC: 9009},
+		{name: "timeout is not on 2003", cmd: "timeout /t 5",
+			wantErr: "'timeout' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", wantRC: 9009},
+		{name: "echo keeps trailing space", cmd: "echo hi &echo there", wantOut: "hi \r\nthere\r\n"},
+		{name: "echo dot", cmd: "echo.", wantOut: "\r\n"},
+		{name: "percent vars", cmd: "echo %SystemRoot% %SystemDrive% %COMPUTERNAME% %PROCESSOR_ARCHITECTURE% %TEMP%",
+			wantOut: "C:\\WINDOWS C: WEB01 x86 C:\\Documents and Settings\\Administrator\\Local Settings\\Temp\r\n"},
+		{name: "undefined var stays on the command line", cmd: "echo %NOPE%", wantOut: "%NOPE%\r\n"},
+		{name: "substring and replace", cmd: `cmd /v:on /c "set "P=!SystemRoot:~2!"&set "P=!P:\=\\!"&echo !P! %SystemRoot:~0,2%"`, wantOut: "\\\\WINDOWS C:\r\n"},
+		{name: "errorlevel after failure", cmd: `cmd /v:on /c "foo 2>nul&echo rc=!ERRORLEVEL!"`, wantOut: "rc=9009\r\n", wantRC: 9009},
+		{name: "percent errorlevel expands early", cmd: `foo 2>nul & echo %ERRORLEVEL%`, wantOut: "0\r\n", wantRC: 9009}, // echo leaves ERRORLEVEL alone
+		{name: "and or", cmd: `foo 2>nul && echo yes || echo no`, wantOut: "no\r\n", wantRC: 9009},
+		{name: "exit /b", cmd: `exit /b 7`, wantRC: 7},
+		{name: "cmd /c exit", cmd: `cmd /c "exit /b 3"`, wantRC: 3},
+		{name: "if exist", cmd: `if exist C:\WINDOWS\system32\inetsrv\w3core.dll (echo yes) else (echo no)`, wantOut: "yes\r\n"},
+		{name: "if not exist", cmd: `if not exist C:\nope.txt echo missing`, wantOut: "missing\r\n"},
+		{name: "redirect and type", setup: []string{`echo one> C:\x.txt`, `echo two>> C:\x.txt`}, cmd: `type C:\x.txt`, wantOut: "one\r\ntwo\r\n"},
+		{name: "stderr to stdout", cmd: `foo 2>&1`, wantOut: "'foo' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", wantRC: 9009},
+		{name: "stderr to nul", cmd: `type C:\nope.txt 2>nul`, wantRC: 1},
+		{name: "type missing", cmd: `type C:\nope.txt`, wantErr: "The system cannot find the file specified.\r\n", wantRC: 1},
+		{name: "del missing", cmd: `del C:\nope.txt`, wantErr: "Could Not Find C:\\nope.txt\r\n"},
+		{name: "mkdir exists", cmd: `mkdir C:\WINDOWS`, wantErr: "A subdirectory or file C:\\WINDOWS already exists.\r\n", wantRC: 1},
+		{name: "redirect to missing dir", cmd: `echo x > C:\nodir\x.txt`, wantErr: "The system cannot find the path specified.\r\n", wantRC: 1},
+		{name: "findstr copies stdin", cmd: `findstr "^"`, stdin: "a\r\nb", wantOut: "a\r\nb\r\n"},
+		{name: "set and show", cmd: `cmd /c "set FOO=bar&set FOO"`, wantOut: "FOO=bar\r\n"},
+		{name: "set /p from file", setup: []string{`echo 3010> C:\rc.txt`}, cmd: `cmd /v:on /c "set /p RC=<C:\rc.txt&echo [!RC!]"`, wantOut: "[3010]\r\n"},
+		{name: "hostname", cmd: "hostname", wantOut: "WEB01\r\n"},
+		{name: "missing batch file", cmd: `C:\t\b.cmd`, wantErr: "'C:\\t\\b.cmd' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", wantRC: 9009},
+		{name: "ping", cmd: "ping -n 1 127.0.0.1", wantOut: "\r\nPinging 127.0.0.1 with 32 bytes of data:\r\n\r\nReply from 127.0.0.1: bytes=32 time<1ms TTL=128\r\n\r\nPing statistics for 127.0.0.1:\r\n    Packets: Sent = 1, Received = 1, Lost = 0 (0% loss),\r\nApproximate round trip times in milli-seconds:\r\n    Minimum = 0ms, Maximum = 0ms, Average = 0ms\r\n"},
+	})
+}
+
+func TestBatchFile(t *testing.T) {
+	h := testHost(t, nil)
+	script := "@echo off\r\nsetlocal EnableDelayedExpansion\r\nrem a comment\r\n:: another\r\nset \"X=%SystemDrive%\"\r\nif \"!X!\"==\"C:\" (\r\n  echo drive !X!\r\n) else (\r\n  echo other\r\n)\r\ngoto skip\r\necho skipped\r\n:skip\r\nfoo 2>nul\r\necho rc=!ERRORLEVEL!\r\nendlocal\r\nexit /b 4\r\necho never\r\n"
+	run(h, `mkdir C:\t`, "")
+	if _, e, rc := run(h, `findstr "^" > C:\t\b.cmd`, script); rc != 0 {
+		t.Fatal(e)
+	}
+	out, errOut, rc := run(h, `C:\t\b.cmd > C:\t\out.txt`, "")
+	if out != "" || errOut != "" || rc != 4 {
+		t.Errorf("run: out=%q err=%q rc=%d", out, errOut, rc)
+	}
+	got, _, _ := run(h, `type C:\t\out.txt`, "")
+	if got != "drive C:\r\nrc=9009\r\n" {
+		t.Errorf("batch output %q", got)
+	}
+	// echo on: the prompt and each command are echoed
+	run(h, `findstr "^" > C:\t\e.cmd`, "echo hi\r\n")
+	got, _, _ = run(h, `C:\t\e.cmd`, "")
+	if got != "\r\nC:\\Documents and Settings\\Administrator>echo hi\r\nhi\r\n" {
+		t.Errorf("echo on: %q", got)
+	}
+}
+
+func TestReg(t *testing.T) {
+	runCases(t, func() *Host { return testHost(t, nil) }, []cmdCase{
+		// samples/reg-query-regexe-v3.txt: header, blank line, key, 4-space-indented values.
+		{name: "query value", cmd: `reg query "HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Environment" /v PROCESSOR_ARCHITECTURE`,
+			wantOut: "! REG.EXE VERSION 3.0\r\n\r\nHKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Environment\r\n    PROCESSOR_ARCHITECTURE\tREG_SZ\tx86\r\n\r\n"},
+		{name: "query key with subkeys", cmd: `reg query "HKLM\SOFTWARE\Microsoft\Updates\Windows Server 2003\SP3"`,
+			wantOut: "! REG.EXE VERSION 3.0\r\n\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Updates\\Windows Server 2003\\SP3\r\n\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Updates\\Windows Server 2003\\SP3\\KB982666\r\n"},
+		{name: "dword", cmd: `reg query HKLM\SOFTWARE\Microsoft\InetStp /v MajorVersion`,
+			wantOut: "! REG.EXE VERSION 3.0\r\n\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\InetStp\r\n    MajorVersion\tREG_DWORD\t0x6\r\n\r\n"},
+		{name: "missing key", cmd: `reg query "HKLM\SOFTWARE\Nope"`,
+			wantErr: "ERROR: The system was unable to find the specified registry key or value.\r\n", wantRC: 1},
+		{name: "missing value", cmd: `reg query HKLM\SOFTWARE\Microsoft\InetStp /v Nope`,
+			wantErr: "ERROR: The system was unable to find the specified registry key or value.\r\n", wantRC: 1},
+		{name: "add then query", setup: []string{`reg add HKLM\SOFTWARE\iisremedy /v Run /t REG_SZ /d 42 /f`},
+			cmd:     `reg query HKLM\SOFTWARE\iisremedy /v Run`,
+			wantOut: "! REG.EXE VERSION 3.0\r\n\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\iisremedy\r\n    Run\tREG_SZ\t42\r\n\r\n"},
+		{name: "add output", cmd: `reg add HKLM\SOFTWARE\iisremedy /v Run /d 1 /f`, wantOut: "\r\nThe operation completed successfully\r\n\r\n"},
+		{name: "delete value", setup: []string{`reg add HKLM\SOFTWARE\iisremedy /v Run /d 1 /f`, `reg delete HKLM\SOFTWARE\iisremedy /v Run /f`},
+			cmd: `reg query HKLM\SOFTWARE\iisremedy /v Run`, wantErr: "ERROR: The system was unable to find the specified registry key or value.\r\n", wantRC: 1},
+	})
+}
+
+func TestScNet(t *testing.T) {
+	running := "\r\nSERVICE_NAME: w3svc\r\n        TYPE               : 20  WIN32_SHARE_PROCESS  \r\n        STATE              : 4  RUNNING \r\n                                (STOPPABLE, NOT_PAUSABLE, ACCEPTS_SHUTDOWN)\r\n        WIN32_EXIT_CODE    : 0  (0x0)\r\n        SERVICE_EXIT_CODE  : 0  (0x0)\r\n        CHECKPOINT         : 0x0\r\n        WAIT_HINT          : 0x0\r\n"
+	stopped := "\r\nSERVICE_NAME: w3svc\r\n        TYPE               : 20  WIN32_SHARE_PROCESS  \r\n        STATE              : 1  STOPPED \r\n                                (NOT_STOPPABLE, NOT_PAUSABLE, IGNORES_SHUTDOWN)\r\n        WIN32_EXIT_CODE    : 0  (0x0)\r\n        SERVICE_EXIT_CODE  : 0  (0x0)\r\n        CHECKPOINT         : 0x0\r\n        WAIT_HINT          : 0x0\r\n"
+	runCases(t, func() *Host { return testHost(t, nil) }, []cmdCase{
+		{name: "query running", cmd: "sc query w3svc", wantOut: running},
+		{name: "query stopped", setup: []string{"net stop w3svc"}, cmd: "sc query w3svc", wantOut: stopped},
+		{name: "query missing", cmd: "sc query nosuch", wantOut: "[SC] EnumQueryServicesStatus:OpenService FAILED 1060:\r\n\r\nThe specified service does not exist as an installed service.\r\n\r\n", wantRC: 1060},
+		{name: "start running", cmd: "sc start w3svc", wantOut: "[SC] StartService FAILED 1056:\r\n\r\nAn instance of the service is already running.\r\n\r\n", wantRC: 1056},
+		{name: "net stop", cmd: "net stop w3svc", wantOut: "The World Wide Web Publishing Service service is stopping.\r\nThe World Wide Web Publishing Service service was stopped successfully.\r\n\r\n"},
+		{name: "net start started", cmd: "net start w3svc", wantErr: "The requested service has already been started.\r\n\r\nMore help is available by typing NET HELPMSG 2182.\r\n\r\n", wantRC: 2},
+	})
+	// no-iis: the service does not exist
+	h := testHost(t, func(s *Spec) { s.IIS = false })
+	if _, _, rc := run(h, "sc query w3svc", ""); rc != 1060 {
+		t.Errorf("sc query w3svc on a host without IIS: rc=%d, want 1060", rc)
+	}
+}
+
+func TestScSpanish(t *testing.T) {
+	h := testHost(t, func(s *Spec) { s.Language = "0C0A" })
+	out, _, rc := run(h, "sc query w3svc", "")
+	// CP 850: Ó is 0xE0 (labels localized, values not; unconfirmed translation)
+	want := "\r\nNOMBRE_SERVICIO: w3svc\r\n        TIPO               : 20  WIN32_SHARE_PROCESS  \r\n        ESTADO             : 4  RUNNING \r\n                                (STOPPABLE, NOT_PAUSABLE, ACCEPTS_SHUTDOWN)\r\n        C\xe0D_SALIDA_WIN32   : 0  (0x0)\r\n        C\xe0D_SALIDA_SERVICIO: 0  (0x0)\r\n        PUNTO_COMPROB.     : 0x0\r\n        INDICACI\xe0N_INICIO  : 0x0\r\n"
+	if out != want || rc != 0 {
+		t.Errorf("got %q rc=%d\nwant %q", out, rc, want)
+	}
+	_, errOut, rc := run(h, "foo", "")
+	if errOut != "'foo' no se reconoce como un comando interno o externo,\r\nprograma o archivo por lotes ejecutable.\r\n" || rc != 9009 {
+		t.Errorf("unknown command on a Spanish host: %q %d", errOut, rc)
+	}
+}
+
+func TestWmic(t *testing.T) {
+	le := "\r\r\n"
+	runCases(t, func() *Host { return testHost(t, nil) }, []cmdCase{
+		{name: "os list", cmd: "wmic os get LocalDateTime,LastBootUpTime /format:list",
+			// properties in alphabetical order; WMI datetimes with minute offsets
+			wantOut: le + le + "LastBootUpTime=20100621020000.500000-300" + le + "LocalDateTime=20100621040000.000000-300" + le + le + le},
+		{name: "datafile by name", cmd: `wmic datafile where "Name='C:\\WINDOWS\\system32\\inetsrv\\iisutil.dll'" get Name,Version /format:list`,
+			wantOut: le + le + `Name=c:\windows\system32\inetsrv\iisutil.dll` + le + "Version=6.0.3790.1830" + le + le + le},
+		{name: "datafile table", cmd: `wmic datafile where "Drive='C:' and Path='\\WINDOWS\\system32\\inetsrv\\' and FileName='w3core'" get Version,FileName`,
+			wantOut: "FileName  Version        " + le + "w3core    6.0.3790.4693  " + le + le},
+		{name: "logicaldisk", cmd: `wmic logicaldisk where "DeviceID='C:'" get FreeSpace,Size /format:list`,
+			wantOut: le + le + "FreeSpace=10737418240" + le + "Size=42949672960" + le + le + le},
+		{name: "no instances", cmd: `wmic ntevent where "EventCode=4242" get EventCode`, wantErr: "No Instance(s) Available.\r\n"},
+		{name: "invalid class", cmd: `wmic path Win32_Nope get Name`, wantErr: "ERROR:\r\nCode = 0x80041010\r\nDescription = Invalid class \r\nFacility = WMI\r\n\r\n", wantRC: -2147217392},
+		{name: "invalid query", cmd: `wmic os where "Nope='1'" get Caption`, wantErr: "ERROR:\r\nCode = 0x80041017\r\nDescription = Invalid query \r\nFacility = WMI\r\n\r\n", wantRC: -2147217385},
+		{name: "alias not found", cmd: `wmic nope get x`, wantErr: "nope - Alias not found.\r\n", wantRC: 44135},
+		{name: "pool settings", cmd: `wmic /namespace:\\root\MicrosoftIISv2 path IIsApplicationPoolSetting get AppPoolAutoStart,AppPoolState,Name /format:list`,
+			wantOut: le + le + "AppPoolAutoStart=TRUE" + le + "AppPoolState=2" + le + "Name=W3SVC/AppPools/DefaultAppPool" + le + le + le},
+		{name: "pool stop", cmd: `wmic /namespace:\\root\MicrosoftIISv2 path IIsApplicationPool where "Name='W3SVC/AppPools/DefaultAppPool'" call Stop`,
+			wantOut: `Executing (\\WEB01\ROOT\MicrosoftIISv2:IIsApplicationPool.Name="W3SVC/AppPools/DefaultAppPool")->Stop()` + le + "Method execution successful." + le + "Out Parameters:" + le + "instance of __PARAMETERS" + le + "{" + le + "};" + le + le},
+		{name: "web server", cmd: `wmic /namespace:\\root\MicrosoftIISv2 path IIsWebServer get Name,ServerState`,
+			wantOut: "Name     ServerState  " + le + "W3SVC/1  2            " + le + le},
+		{name: "qfe", cmd: `wmic qfe where "HotFixID='KB982666'" get HotFixID,ServicePackInEffect /format:list`,
+			wantOut: le + le + "HotFixID=KB982666" + le + "ServicePackInEffect=SP3" + le + le + le},
+	})
+	h := testHost(t, func(s *Spec) { s.IIS = false })
+	_, e, rc := run(h, `wmic /namespace:\\root\MicrosoftIISv2 path IIsApplicationPoolSetting get Name`, "")
+	if e != "ERROR:\r\nCode = 0x8004100e\r\nDescription = Invalid namespace \r\nFacility = WMI\r\n\r\n" || rc != -2147217394 {
+		t.Errorf("no IIS namespace: %q %d", e, rc)
+	}
+}
+
+func TestWmicEventsAndEncoding(t *testing.T) {
+	h := testHost(t, func(s *Spec) { s.WMICInstalled = false })
+	// a crash: the warm-up request makes one worker start and die
+	if st := h.Request(80); st != 503 {
+		t.Fatalf("request on a mismatched host: %d, want 503", st)
+	}
+	out, _, _ := run(h, `wmic ntevent where "Logfile='System' and SourceName='W3SVC' and (EventCode=1002 or EventCode=1009)" get EventCode,InsertionStrings,TimeGenerated /format:list`, "")
+	// first run: the banner; then one 1009 with {pool, pid, ffffffff}
+	pid := h.Events("W3SVC")[0].Strings[1]
+	want := "Please wait while WMIC is being installed.\r\r\n\r\r\nEventCode=1009\r\r\nInsertionStrings={\"DefaultAppPool\",\"" + pid + "\",\"ffffffff\"}\r\r\nTimeGenerated=20100621090000.000000+000\r\r\n\r\r\n\r\r\n"
+	if out != want {
+		t.Errorf("events:\n got %q\nwant %q", out, want)
+	}
+	// to a file: UTF-16LE with a BOM (the banner was shown already)
+	run(h, `wmic os get BuildNumber /format:list > C:\o.txt`, "")
+	data, _, _ := run(h, `type C:\o.txt`, "") // type converts UTF-16 with a BOM to text
+	if data != "\r\r\n\r\r\nBuildNumber=3790\r\r\n\r\r\n\r\r\n" {
+		t.Errorf("type of a UTF-16 file: %q", data)
+	}
+	h.mu.Lock()
+	raw := string(h.fs.file(`C:\o.txt`).data)
+	h.mu.Unlock()
+	if !strings.HasPrefix(raw, "\xff\xfe\r\x00\r\x00\n\x00") {
+		t.Errorf("file bytes %q", raw)
+	}
+	// first run to a file: the banner replaces the BOM
+	h2 := testHost(t, func(s *Spec) { s.WMICInstalled = false })
+	run(h2, `wmic os get BuildNumber /format:list > C:\o.txt`, "")
+	h2.mu.Lock()
+	raw = string(h2.fs.file(`C:\o.txt`).data)
+	h2.mu.Unlock()
+	if !strings.HasPrefix(raw, "Please wait while WMIC is being installed.\r\x00\r\x00\n\x00") {
+		t.Errorf("first-run file bytes %q", raw)
+	}
+}
+
+func TestSchtasksShutdownTasklist(t *testing.T) {
+	runCases(t, func() *Host { return testHost(t, nil) }, []cmdCase{
+		{name: "create as SYSTEM", cmd: `schtasks /create /tn t1 /tr "C:\x.exe" /sc once /st 23:00:00 /ru SYSTEM`,
+			wantOut: "INFO: The task will be created under user name (\"NT AUTHORITY\\SYSTEM\").\r\nSUCCESS: The scheduled task \"t1\" has successfully been created.\r\n"},
+		{name: "HH:MM refused", cmd: `schtasks /create /tn t1 /tr "C:\x.exe" /sc once /st 23:00 /ru SYSTEM`,
+			wantErr: "ERROR: Invalid Start Time.\r\n", wantRC: 1},
+		{name: "vista switch refused", cmd: `schtasks /create /tn t1 /tr "C:\x.exe" /sc once /st 23:00:00 /ru SYSTEM /rl HIGHEST`,
+			wantErr: "ERROR: Invalid argument/option - '/rl'.\r\nType \"SCHTASKS /CREATE /?\" for usage.\r\n", wantRC: 1},
+		{name: "query", setup: []string{`schtasks /create /tn t1 /tr "C:\x.exe" /sc once /st 23:00:00 /ru SYSTEM`}, cmd: `schtasks /query`,
+			wantOut: "\r\nTaskName                             Next Run Time            Status         \r\n==================================== ======================== ===============\r\nt1                                   23:00:00, 6/21/2010                     \r\n"},
+		{name: "query /tn refused", cmd: `schtasks /query /tn t1`, wantErr: "ERROR: Invalid argument/option - '/tn'.\r\nType \"SCHTASKS /QUERY /?\" for usage.\r\n", wantRC: 1},
+		{name: "run missing", cmd: `schtasks /run /tn nope`, wantErr: "ERROR: The system cannot find the file specified.\r\n", wantRC: 1},
+		{name: "delete", setup: []string{`schtasks /create /tn t1 /tr "C:\x.exe" /sc once /st 23:00:00 /ru SYSTEM`}, cmd: `schtasks /delete /tn t1 /f`,
+			wantOut: "SUCCESS: The scheduled task \"t1\" was successfully deleted.\r\n"},
+		{name: "shutdown abort none", cmd: `shutdown /a`, wantErr: "Unable to abort the system shutdown because no shutdown was in progress.(1116)\r\n", wantRC: 1116},
+		{name: "shutdown twice", setup: []string{`shutdown /r /t 60`}, cmd: `shutdown /r /t 60`, wantErr: "A system shutdown is in progress.(1115)\r\n", wantRC: 1115},
+		{name: "shutdown bad /t", cmd: `shutdown /r /t 601`, wantErr: "Usage: shutdown [-i | -l | -s | -r | -a] [-f] [-m \\\\computername] [-t xx] [-c \"comment\"] [-d up:xx:yy]\r\n", wantRC: 1},
+		{name: "tasklist none", cmd: `tasklist /fi "imagename eq w3wp.exe"`, wantOut: "INFO: No tasks are running which match the specified criteria.\r\n"},
+		{name: "cscript unknown script", setup: []string{`echo WScript.Echo 1> C:\a.vbs`}, cmd: `cscript //nologo C:\a.vbs`,
+			wantErr: "C:\\a.vbs(1, 1) Microsoft VBScript runtime error: ActiveX component can't create object\r\n\r\n", wantRC: 1},
+		{name: "powershell unknown", cmd: `powershell -NoProfile -Command "Get-Foo"`,
+			wantErr: "The term 'Get-Foo' is not recognized as the name of a cmdlet, function, script file, or operable program. Check the spelling of the name, or if a path was included, verify that the path is correct and try again.\r\n", wantRC: 1},
+		{name: "certutil hashfile off", cmd: `certutil -hashfile C:\x SHA256`, wantOut: "CertUtil: Unknown arg: -hashfile\r\n", wantRC: -2147024809},
+	})
+}
