@@ -519,7 +519,8 @@ var severity = map[playbooks.Verdict]int{
 // DiagnoseAll diagnoses facts under several playbooks (e.g. every embedded one) and returns
 // the most severe finding: affected before mismatch, at-risk, other-cause, healthy,
 // not-applicable and probe-failed; on a tie, the playbook whose trigger's hotfix key is
-// registered, else the earlier playbook. A host broken by
+// registered, else the earlier playbook. An at-risk finding also carries the other at-risk
+// playbooks' trigger sentences, so it names every update that would break the host. A host broken by
 // KB973917 is at-risk under kb982666 (its trigger is not installed) but affected under
 // kb973917, so a detect run over both says affected. No playbooks: the embedded kb982666.
 func DiagnoseAll(f *Facts, pbs []*playbooks.Playbook) Finding {
@@ -527,8 +528,10 @@ func DiagnoseAll(f *Facts, pbs []*playbooks.Playbook) Finding {
 		return Diagnose(f, nil)
 	}
 	var best Finding
+	var all []Finding
 	for i, pb := range pbs {
 		fd := Diagnose(f, pb)
+		all = append(all, fd)
 		switch {
 		case i == 0, severity[fd.Verdict] < severity[best.Verdict]:
 			best = fd
@@ -537,6 +540,25 @@ func DiagnoseAll(f *Facts, pbs []*playbooks.Playbook) Finding {
 			// host better than one recognised only by file versions (a later update brings
 			// a newer w3core.dll too).
 			best = fd
+		}
+	}
+	if best.Verdict == playbooks.AtRisk {
+		// Every trigger that would break the host is worth naming: add the other at-risk
+		// findings' sentences that differ (their trigger lines).
+		seen := map[string]bool{}
+		for _, e := range best.Evidence {
+			seen[e] = true
+		}
+		for _, fd := range all {
+			if fd.Verdict != playbooks.AtRisk || fd.Playbook == best.Playbook {
+				continue
+			}
+			for _, e := range fd.Evidence {
+				if !seen[e] {
+					seen[e] = true
+					best.Evidence = append(best.Evidence, e)
+				}
+			}
 		}
 	}
 	return best

@@ -401,6 +401,17 @@ func TestDiagnoseAll(t *testing.T) {
 	if fd := DiagnoseAll(f, pbs); fd.Verdict != playbooks.Healthy || fd.Playbook != "kb982666" {
 		t.Errorf("DiagnoseAll healthy = %s under %s", fd.Verdict, fd.Playbook)
 	}
+	// At risk under both: the finding names both updates.
+	h = baseHost()
+	h.files = inetsrvFiles(sp1, "")
+	h.hotfixes = nil
+	f, _ = ParseFacts(h.capture())
+	fd = DiagnoseAll(f, pbs)
+	ev := strings.Join(fd.Evidence, "\n")
+	if fd.Verdict != playbooks.AtRisk || !strings.Contains(ev, "Installing KB973917 on this host") || !strings.Contains(ev, "Installing KB982666 on this host") ||
+		strings.Count(ev, "core IIS files are below") != 1 {
+		t.Errorf("DiagnoseAll at-risk = %s:\n%s", fd.Verdict, ev)
+	}
 	if fd := DiagnoseAll(f, nil); fd.Playbook != "kb982666" {
 		t.Errorf("DiagnoseAll(nil playbooks) used %s", fd.Playbook)
 	}

@@ -15,29 +15,31 @@ const (
 	markerV1     = markerPrefix + "v1 "
 )
 
-// ProbeSection is one section of probe v1: its name and the cmd.exe command line.
-// In Command, %SystemDrive% and !P! are expanded by cmd.exe: P holds %SystemRoot% without
-// its drive and with every backslash doubled, as WQL string literals need.
+// ProbeSection is one section of probe v1: its name, the cmd.exe command line and what it
+// establishes. In Command, %SystemDrive% and !P! are expanded by cmd.exe: P holds
+// %SystemRoot% without its drive and with every backslash doubled, as WQL string literals
+// need.
 type ProbeSection struct {
-	Name    string
-	Command string
+	Name        string
+	Command     string
+	Description string
 }
 
 // probeV1 is DESIGN.md's table; changing a command is a format change (bump the version).
 var probeV1 = []ProbeSection{
-	{"hostname", `hostname`},
-	{"os", `reg query "HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"`},
-	{"arch", `reg query "HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Environment" /v PROCESSOR_ARCHITECTURE`},
-	{"lang", `reg query "HKLM\SYSTEM\CurrentControlSet\Control\Nls\Language" /v InstallLanguage`},
-	{"iis", `reg query "HKLM\SOFTWARE\Microsoft\InetStp"`},
-	{"w3svc", `sc query w3svc`},
-	{"inetsrv", `wmic datafile where "Drive='%SystemDrive%' and Path='!P!\\system32\\inetsrv\\'" get Name,Version /format:list`},
-	{"hotfixes", `reg query "HKLM\SOFTWARE\Microsoft\Updates\Windows Server 2003\SP3"`},
-	{"events", `wmic ntevent where "Logfile='System' and SourceName='W3SVC' and (EventCode=1002 or EventCode=1009)" get EventCode,InsertionStrings,TimeGenerated /format:list`},
-	{"apppools", `wmic /namespace:\\root\MicrosoftIISv2 path IIsApplicationPoolSetting get AppPoolAutoStart,AppPoolState,Name /format:list`},
-	{"boot", `wmic os get LastBootUpTime,LocalDateTime /format:list`},
-	{"disk", `wmic logicaldisk where "DeviceID='%SystemDrive%'" get FreeSpace,Size /format:list`},
-	{"powershell", `reg query "HKLM\SOFTWARE\Microsoft\PowerShell\1\PowerShellEngine" /v PowerShellVersion`},
+	{"hostname", `hostname`, "the host name"},
+	{"os", `reg query "HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"`, "Windows version, build, service pack and %SystemRoot%"},
+	{"arch", `reg query "HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Environment" /v PROCESSOR_ARCHITECTURE`, "processor architecture (x86, AMD64, IA64)"},
+	{"lang", `reg query "HKLM\SYSTEM\CurrentControlSet\Control\Nls\Language" /v InstallLanguage`, "install language, which picks the installer"},
+	{"iis", `reg query "HKLM\SOFTWARE\Microsoft\InetStp"`, "whether IIS is installed, and its version"},
+	{"w3svc", `sc query w3svc`, "the World Wide Web Publishing service's state"},
+	{"inetsrv", `wmic datafile where "Drive='%SystemDrive%' and Path='!P!\\system32\\inetsrv\\'" get Name,Version /format:list`, "the versions of the files in %SystemRoot%\\system32\\inetsrv"},
+	{"hotfixes", `reg query "HKLM\SOFTWARE\Microsoft\Updates\Windows Server 2003\SP3"`, "updates registered on an SP2 host"},
+	{"events", `wmic ntevent where "Logfile='System' and SourceName='W3SVC' and (EventCode=1002 or EventCode=1009)" get EventCode,InsertionStrings,TimeGenerated /format:list`, "worker process crashes (1009) and disabled pools (1002)"},
+	{"apppools", `wmic /namespace:\\root\MicrosoftIISv2 path IIsApplicationPoolSetting get AppPoolAutoStart,AppPoolState,Name /format:list`, "application pools, their auto-start setting and state"},
+	{"boot", `wmic os get LastBootUpTime,LocalDateTime /format:list`, "last boot time and the host's clock"},
+	{"disk", `wmic logicaldisk where "DeviceID='%SystemDrive%'" get FreeSpace,Size /format:list`, "free space on the system drive"},
+	{"powershell", `reg query "HKLM\SOFTWARE\Microsoft\PowerShell\1\PowerShellEngine" /v PowerShellVersion`, "the PowerShell version, if any"},
 }
 
 // Section names, as constants for callers that look sections up.

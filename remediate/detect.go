@@ -91,16 +91,21 @@ func (d *Detector) detectOne(ctx context.Context, h InventoryHost) HostFinding {
 	return hf
 }
 
-// worthRetrying is true for failures of the transport or of one request: a reset connection,
-// an internal server error. Wrong credentials, TLS mismatches, timeouts and quotas would only
-// fail again (or slowly).
+// worthRetrying is true for failures of a connection that had reached the host (a reset, an early
+// EOF) and for faults and garbled replies of one request. A refused or unanswered connection,
+// wrong credentials, TLS mismatches, timeouts and quotas would only fail again, or slowly.
 func worthRetrying(err error) bool {
-	switch {
-	case errors.Is(err, remote.ErrAuth), errors.Is(err, remote.ErrTLS), errors.Is(err, remote.ErrTimeout),
-		errors.Is(err, remote.ErrQuota), errors.Is(err, remote.ErrConfig), errors.Is(err, remote.ErrCanceled):
+	var re *remote.Error
+	if !errors.As(err, &re) {
 		return false
 	}
-	return errors.Is(err, remote.ErrUnreachable) || errors.Is(err, remote.ErrFault) || errors.Is(err, remote.ErrProtocol)
+	switch re.Class {
+	case remote.ClassFault, remote.ClassProtocol:
+		return true
+	case remote.ClassUnreachable:
+		return re.Temporary()
+	}
+	return false
 }
 
 func (d *Detector) probe(ctx context.Context, h InventoryHost) HostFinding {
@@ -149,8 +154,9 @@ func Diagnose(facts *checks.Facts, pbs []*playbooks.Playbook) checks.Finding {
 	return best
 }
 
-// embeddedPlaybooks returns the default playbook first, so its finding wins among equals.
-func embeddedPlaybooks() []*playbooks.Playbook {
+// embeddedPlaybooks returns the embedded playbooks, parsed once, the default first so that its
+// finding wins among equals.
+var embeddedPlaybooks = sync.OnceValue(func() []*playbooks.Playbook {
 	def := playbooks.Default()
 	pbs := []*playbooks.Playbook{def}
 	for _, name := range playbooks.Embedded() {
@@ -159,7 +165,7 @@ func embeddedPlaybooks() []*playbooks.Playbook {
 		}
 	}
 	return pbs
-}
+})
 
 // failed turns an error into the finding of a host whose facts could not be established.
 func failed(h InventoryHost, err error) HostFinding {

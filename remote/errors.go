@@ -117,6 +117,11 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying cause.
 func (e *Error) Unwrap() error { return e.Err }
 
+// Temporary reports a failure of the connection after the host was reached — a reset, an early
+// EOF, an HTTP 503 — that a caller whose whole operation is safe to repeat may retry. A refused or
+// unanswered connection is not temporary: retrying it would only wait again.
+func (e *Error) Temporary() bool { return e.transient }
+
 // Is reports whether target is the sentinel of e's class (or ErrFault when e carries a fault code).
 func (e *Error) Is(target error) bool {
 	if s, ok := classSentinel[e.Class]; ok && s == target {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,20 +136,33 @@ func testStdin413Adapts(t *testing.T, auth string) {
 }
 
 func TestReceiveTimedOutIsReissued(t *testing.T) {
+	// A command silent for longer than the OperationTimeout: the host answers each Receive
+	// with the w:TimedOut fault and the client asks again.
 	srv := basicServer()
-	srv.Second = 20 * time.Millisecond
-	srv.ReceiveTimeout = func(time.Duration) time.Duration { return 5 * time.Millisecond }
-	srv.TimeoutOnReceive = 1
+	srv.Second = 250 * time.Millisecond // ping's pause between replies
 	host, port := startWSMan(t, srv)
 	tg := basicTarget(host, port)
-	tg.OperationTimeout = time.Second
+	tg.OperationTimeout = 100 * time.Millisecond // PT0.100S
 	s := dial(t, tg)
-	r := run(t, s, "ping -n 6 127.0.0.1")
-	if r.ExitCode != 0 || !strings.Contains(string(r.Stdout), "Sent = 6, Received = 6") {
+	r := run(t, s, "ping -n 3 127.0.0.1")
+	if r.ExitCode != 0 || !strings.Contains(string(r.Stdout), "Sent = 3, Received = 3") {
 		t.Fatalf("got %q exit %d", r.Stdout, r.ExitCode)
 	}
 	if st := srv.Stats(); st.TimedOut == 0 {
 		t.Fatalf("no TimedOut fault was served: %+v", st)
+	}
+}
+
+func TestReceiveTimedOutInjected(t *testing.T) {
+	srv := basicServer()
+	srv.TimeoutOnReceive = 1
+	host, port := startWSMan(t, srv)
+	s := dial(t, basicTarget(host, port))
+	if r := run(t, s, "echo x"); string(r.Stdout) != "x\r\n" {
+		t.Fatalf("stdout %q", r.Stdout)
+	}
+	if srv.Stats().TimedOut != 1 {
+		t.Fatal("no TimedOut")
 	}
 }
 
@@ -217,6 +231,39 @@ func TestSlowHostResponseTimeout(t *testing.T) {
 			_, err := Dial(context.Background(), tg)
 			checkErr(t, err, ClassTimeout, ErrTimeout)
 		})
+	}
+}
+
+// timedOutSend lets the first Send through to h, then replaces its reply with the
+// w:TimedOut fault (the input was processed, as ansible observed under load).
+func timedOutSend(h http.Handler, fault []byte) http.Handler {
+	var done atomic.Bool
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if !bytes.Contains(body, []byte("windows/shell/Send")) || done.Swap(true) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write(fault)
+	})
+}
+
+func TestSendTimedOutCountsAsDelivered(t *testing.T) {
+	srv := basicServer()
+	ts := httptest.NewUnstartedServer(timedOutSend(srv, sample(t, "masterzen_receive_fault_timedout_500.xml")))
+	srv.Configure(ts.Config)
+	ts.Start()
+	defer ts.Close()
+	host, port := hostPort(t, ts.Listener.Addr())
+	s := dial(t, basicTarget(host, port))
+	in := stdinData(300_000)
+	r, err := s.RunInput(context.Background(), `findstr "^"`, bytes.NewReader(in))
+	if err != nil || !bytes.Equal(r.Stdout, in) {
+		t.Fatalf("%d bytes back, %v", len(r.Stdout), err)
 	}
 }
 

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/iisremedy/iisremedy/lab"
 	"github.com/iisremedy/iisremedy/playbooks"
+	"github.com/iisremedy/iisremedy/remote"
 )
 
 // runCLI runs one command line with the given environment and returns its exit code and output.
@@ -199,4 +201,82 @@ func TestLabRunMatchesManifest(t *testing.T) {
 	if !strings.HasPrefix(stdout, "HOST ") || !strings.Contains(stdout, "16 hosts: ") {
 		t.Errorf("stdout %q", stdout)
 	}
+}
+
+// TestProbeScriptCaptureDiagnosesLikeDetect writes the probe-script to lab hosts, runs it there
+// through the lab's cmd.exe with its output redirected to a file, and wants `diagnose` of that
+// capture (UTF-16LE wmic sections inside ANSI text) to give the verdict `detect` gives.
+func TestProbeScriptCaptureDiagnosesLikeDetect(t *testing.T) {
+	const password = "Lab-Passw0rd"
+	for _, scenario := range []string{"affected", "spanish", "winnt-root", "other-cause", "at-risk"} {
+		t.Run(scenario, func(t *testing.T) {
+			f := startFleet(t, lab.Config{Hosts: 1, Scenario: scenario, Password: password})
+			want := f.Manifest().Hosts[0].Verdict
+
+			_, script, _ := runCLI(t, nil, "probe-script")
+			if !strings.Contains(script, "\r\n") {
+				t.Fatalf("probe-script is not a CRLF batch file: %q", script)
+			}
+			capture := runProbeScriptOnLabHost(t, f.Hosts()[0].Addr, password, script)
+			if !bytes.Contains(capture, []byte{'=', 0}) {
+				t.Errorf("capture has no UTF-16LE wmic section; the lab's redirected wmic should write UTF-16LE")
+			}
+			path := writeFile(t, "probe.txt", string(capture))
+			code, stdout, stderr := runCLI(t, nil, "diagnose", path, "-o", "json")
+			if code != exitAttention && code != exitOK {
+				t.Fatalf("diagnose exit %d: %s", code, stderr)
+			}
+			var got jsonOutput
+			if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+				t.Fatalf("diagnose output: %v\n%s", err, stdout)
+			}
+			if len(got.Hosts) != 1 || got.Hosts[0].Verdict != want {
+				t.Errorf("diagnose gave %+v, want verdict %s", got.Hosts, want)
+			}
+			host := f.Hosts()[0].Model.ComputerName()
+			if got.Hosts[0].Host != host {
+				t.Errorf("diagnose named the host %q, want the captured name %q", got.Hosts[0].Host, host)
+			}
+		})
+	}
+}
+
+// runProbeScriptOnLabHost copies script to the host through stdin, runs it as `probe.cmd >
+// probe.txt` and returns probe.txt's bytes.
+func runProbeScriptOnLabHost(t *testing.T, addr, password, script string) []byte {
+	t.Helper()
+	hostPort := strings.Split(addr, ":")
+	port, _ := strconv.Atoi(hostPort[1])
+	ctx := context.Background()
+	s, err := remote.Dial(ctx, remote.Target{Host: hostPort[0], Port: port, User: "Administrator", Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	steps := []struct {
+		cmd   string
+		stdin string
+	}{
+		{`findstr "^" > %SystemDrive%\probe.cmd`, script},
+		{`%SystemDrive%\probe.cmd > %SystemDrive%\probe.txt`, ""},
+	}
+	for _, st := range steps {
+		var res remote.Result
+		if st.stdin != "" {
+			res, err = s.RunInput(ctx, st.cmd, strings.NewReader(st.stdin))
+		} else {
+			res, err = s.Run(ctx, st.cmd)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", st.cmd, err)
+		}
+		if len(res.Stderr) > 0 && st.stdin != "" {
+			t.Fatalf("%s: exit %d, stderr %q", st.cmd, res.ExitCode, res.Stderr)
+		}
+	}
+	res, err := s.Run(ctx, `type %SystemDrive%\probe.txt`)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("type probe.txt: exit %d, %v, %q", res.ExitCode, err, res.Stderr)
+	}
+	return res.Stdout
 }

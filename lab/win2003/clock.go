@@ -58,9 +58,9 @@ func (c *Clock) nowLocked() time.Time {
 
 // Timer is a pending AfterFunc call.
 type Timer struct {
-	c     *Clock
-	rt    *time.Timer
-	mt    *manualTimer
+	c  *Clock
+	rt *time.Timer
+	mt *manualTimer
 }
 
 // Stop cancels the timer; it reports whether the call was still pending.

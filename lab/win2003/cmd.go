@@ -198,12 +198,11 @@ type cmdNode struct {
 	block  []seqItem
 	redirs []redir
 	// if
-	isIf     bool
-	ifCond   string
-	ifThen   []seqItem
-	ifElse   []seqItem
-	hasElse  bool
-	thenText string
+	isIf    bool
+	ifCond  string
+	ifThen  []seqItem
+	ifElse  []seqItem
+	hasElse bool
 }
 
 type seqItem struct {
@@ -527,7 +526,7 @@ func (ps *parser) nextToken() (string, bool) {
 		c := ps.s[ps.i]
 		if c == '"' {
 			inQ = !inQ
-		} else if !inQ && (c == ' ' || c == '\t' || c == '\n' || c == '(' && ps.i > start && false) {
+		} else if !inQ && (c == ' ' || c == '\t' || c == '\n') {
 			break
 		}
 		ps.i++

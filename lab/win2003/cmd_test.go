@@ -92,7 +92,8 @@ func TestCmdShell(t *testing.T) {
 		{name: "del missing", cmd: `del C:\nope.txt`, wantErr: "Could Not Find C:\\nope.txt\r\n"},
 		{name: "mkdir exists", cmd: `mkdir C:\WINDOWS`, wantErr: "A subdirectory or file C:\\WINDOWS already exists.\r\n", wantRC: 1},
 		{name: "redirect to missing dir", cmd: `echo x > C:\nodir\x.txt`, wantErr: "The system cannot find the path specified.\r\n", wantRC: 1},
-		{name: "findstr copies stdin", cmd: `findstr "^"`, stdin: "a\r\nb", wantOut: "a\r\nb\r\n"},
+		{name: "findstr copies stdin", cmd: `findstr "^"`, stdin: "a\r\nb", wantOut: "a\r\nb"},
+		{name: "findstr filters a file", setup: []string{`echo abc> C:\f.txt`, `echo xyz>> C:\f.txt`}, cmd: `findstr /i "XY" C:\f.txt`, wantOut: "xyz\r\n"},
 		{name: "set and show", cmd: `cmd /c "set FOO=bar&set FOO"`, wantOut: "FOO=bar\r\n"},
 		{name: "set /p from file", setup: []string{`echo 3010> C:\rc.txt`}, cmd: `cmd /v:on /c "set /p RC=<C:\rc.txt&echo [!RC!]"`, wantOut: "[3010]\r\n"},
 		{name: "hostname", cmd: "hostname", wantOut: "WEB01\r\n"},
@@ -270,4 +271,19 @@ func TestSchtasksShutdownTasklist(t *testing.T) {
 			wantErr: "The term 'Get-Foo' is not recognized as the name of a cmdlet, function, script file, or operable program. Check the spelling of the name, or if a path was included, verify that the path is correct and try again.\r\n", wantRC: 1},
 		{name: "certutil hashfile off", cmd: `certutil -hashfile C:\x SHA256`, wantOut: "CertUtil: Unknown arg: -hashfile\r\n", wantRC: -2147024809},
 	})
+}
+
+func TestCmdQuoteRules(t *testing.T) {
+	h := testHost(t, nil)
+	run(h, `mkdir "C:\a b"`, "")
+	run(h, `findstr "^" > "C:\a b\x.cmd"`, "@echo ran %1\r\n")
+	for _, c := range []struct{ cmd, want string }{
+		{`cmd /c "C:\a b\x.cmd"`, "ran \r\n"},          // rule 1: quotes kept around an existing file
+		{`cmd /c ""C:\a b\x.cmd" arg"`, "ran arg\r\n"}, // rule 2: first and last quote stripped
+		{`schtasks /create /tn q /tr "\"C:\a b\x.cmd\"" /sc once /st 23:00:00 /ru SYSTEM`, "INFO: The task will be created under user name (\"NT AUTHORITY\\SYSTEM\").\r\nSUCCESS: The scheduled task \"q\" has successfully been created.\r\n"},
+	} {
+		if out, e, _ := run(h, c.cmd, ""); out != c.want {
+			t.Errorf("%s: got %q (%q), want %q", c.cmd, out, e, c.want)
+		}
+	}
 }

@@ -330,3 +330,32 @@ func TestDynamicsRebootManualClock(t *testing.T) {
 		t.Errorf("DefaultAppPool state %d after boot, want 2", h.PoolState("DefaultAppPool"))
 	}
 }
+
+// TestDynamicsVariants remediates the affected variants: x64 (its own installer name), Spanish
+// (ESN installer), a D:\WINNT system root and the KB973917 twin.
+func TestDynamicsVariants(t *testing.T) {
+	for i, name := range []string{"x64", "spanish", "winnt-root", "kb973917", "flaky", "mismatch"} {
+		t.Run(name, func(t *testing.T) {
+			h, err := win2003.NewScenario(name, win2003.Options{Seed: int64(40 + i), Clock: fastClock()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			run := direct(h)
+			rc, n, warm := remediate(t, h, run, true)
+			if rc != "3010" || n != 0 || warm != "200" {
+				t.Errorf("%s: installer %s, %d new 1009 after reboot, warm-up %s; want 3010, 0, 200", name, rc, n, warm)
+			}
+			sr := h.Spec().SystemRoot
+			if v := h.FileVersion(sr + `\system32\inetsrv\iisutil.dll`); v != win2003.VersionSP2 {
+				t.Errorf("iisutil.dll %s", v)
+			}
+		})
+	}
+	// the wrong language's installer fails
+	h, _ := win2003.NewScenario("spanish", win2003.Options{Seed: 50, Clock: fastClock()})
+	run := direct(h)
+	inst := stageInstaller(t, run, "x86", "0409")
+	if rc := installViaTask(t, run, inst); rc != "1603" {
+		t.Errorf("ENU installer on a Spanish host: %s, want 1603", rc)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
-	"sort"
 	"strings"
 	"time"
 )
@@ -94,22 +93,6 @@ func (fs *fileSystem) remove(p string) bool {
 	}
 	delete(fs.files, n)
 	return true
-}
-
-// inDir lists the files directly in dir, sorted by name.
-func (fs *fileSystem) inDir(dir string) []*file {
-	prefix := normPath(dir)
-	if !strings.HasSuffix(prefix, `\`) {
-		prefix += `\`
-	}
-	var out []*file
-	for k, f := range fs.files {
-		if strings.HasPrefix(k, prefix) && !strings.Contains(k[len(prefix):], `\`) {
-			out = append(out, f)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return normPath(out[i].path) < normPath(out[j].path) })
-	return out
 }
 
 func (f *file) truncate() {

@@ -1,21 +1,50 @@
 // Package win2003 simulates a Windows Server 2003 host with IIS 6 for the lab: its registry, files
 // with versions, installed updates, System event log, services, IIS metabase (pools and sites),
 // scheduled tasks, boot time and disk, and a small cmd.exe with the programs iisremedy's probe and
-// remediation use (reg, wmic, sc, net, schtasks, shutdown, tasklist, hostname, certutil, the SP2
-// installer and the scripts iisremedy writes). Output formats follow FACTS.md and samples/; where no
-// source settles a format the choice is a variable or an Options field marked unconfirmed.
+// remediation use (reg, wmic, sc, net, schtasks, shutdown, tasklist, hostname, findstr, ping,
+// certutil, the SP2 installer and the scripts iisremedy writes). Output formats follow FACTS.md and
+// samples/; where no source settles a format the choice is a package variable or a Spec field and
+// its comment says "unconfirmed" ([NC]) or "inferred" ([I]).
 //
-// A Host implements wsman.Host (Exec). Time is a Clock that a lab scales (60 = a simulated minute
-// per real second) and tests advance or scale far up, so nothing sleeps. State is mostly data: crashes,
-// Rapid-Fail Protection and worker starts are computed lazily from the clock when someone looks, so an
-// idle host runs no goroutine. Timers exist only for a pending shutdown, a boot and a running scheduled
-// task or installer.
+// # Hosts and scenarios
 //
-// Power: a host is up or down. shutdown /r takes it down after /t seconds and brings it back after
-// Options.BootDuration (never, in the never-returns scenario). Up reports the state, PowerChanged
-// returns a channel closed at the next change, and Options.OnPowerChange is called (outside the
-// host's lock) on every change, so the fleet can close the listener, Reset the wsman server and
-// reopen it.
+// NewScenario(name, Options) builds a host of a named scenario (Scenarios lists them,
+// ScenarioVerdict gives the verdict a correct diagnosis reaches, Mix spreads them over a fleet
+// reproducibly). New(Spec, Options) builds any other host. A Host implements wsman.Host: Exec runs
+// one command line as `cmd /c` would under a WinRM shell, writing the host's code page (OEM for
+// console programs, ANSI for wmic to a pipe, UTF-16LE for wmic to a file).
+//
+// # Time
+//
+// Time is a Clock: NewClock(start, scale) runs scale simulated seconds per real second (60 = one
+// simulated minute per second; tests use 1e4 to 1e5), NewManualClock stands still until Advance.
+// One Clock may drive a whole fleet. State is mostly data: worker starts, crashes and Rapid-Fail
+// Protection are computed lazily from the clock when something looks, so an idle host runs no
+// goroutine and costs about 30 KB. Timers exist only for a pending shutdown, a boot, a scheduled
+// task waiting for its start time, and a running task or installer.
+//
+// # Power
+//
+// A host is up or down. `shutdown /r /t N` takes it down after N simulated seconds (commands and
+// tasks in flight are killed) and boots it again after Options.BootDuration, with a newer
+// LastBootUpTime, pending file replacements applied, W3SVC and its auto-start pools started; a
+// never-returns host stays down. The fleet follows the state through any of: Options.OnPowerChange
+// (called with false/true, without the host's lock, not for the first boot in New), Up, and
+// PowerChanged (a channel closed at the next change). While down, Exec fails with exit code 1; the
+// fleet is expected to refuse connections and to Reset its wsman server on each change.
+//
+// # Scripts
+//
+// The host cannot run VBScript or PowerShell. It recognises the scripts iisremedy writes by their
+// content (see scriptAction): a local warm-up request (prints the HTTP status), a SHA-256 of a file
+// and a base64 decode. Anything else fails as Windows would. The SP2 installer is recognised by its
+// file name (InstallerName) and must match InstallerImage's size and SHA-256; InstallerBytes
+// generates those bytes. Big files (over SmallFileLimit) are kept as a size and streaming hashes.
+//
+// # Flaky hosts
+//
+// Spec.DropRate and Spec.Fail500Rate are the flaky scenario's connection-drop and HTTP 500 rates;
+// the host model does not apply them: the fleet sets the wsman server's fault knobs from them.
 package win2003
 
 import (
@@ -235,15 +264,14 @@ func (h *Host) LastBootUpTime() time.Time {
 
 // Event is one entry of the simulated System event log.
 type Event struct {
-	Record    int
-	Logfile   string
-	Source    string
-	Code      int
-	Type      string // "warning", "error", "information"
-	Time      time.Time
-	Strings   []string // insertion strings
-	User      string
-	component string
+	Record  int
+	Logfile string
+	Source  string
+	Code    int
+	Type    string // "warning", "error", "information"
+	Time    time.Time
+	Strings []string // insertion strings
+	User    string
 }
 
 // Events returns a copy of the System log entries from the given source ("" = all), oldest first.
@@ -403,7 +431,7 @@ func (h *Host) addEventLocked(e Event) {
 
 // Exec runs one command line as `cmd /c` under a WinRM shell would, and returns its exit code.
 // It implements wsman.Host.
-func (h *Host) Exec(ctx context.Context, cmdline string, stdin io.Reader, stdout, stderr io.Writer) int {
+func (h *Host) Exec(ctx context.Context, cmdline string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	h.mu.Lock()
 	up := h.up
 	pctx := h.procCtx
@@ -414,6 +442,13 @@ func (h *Host) Exec(ctx context.Context, cmdline string, stdin io.Reader, stdout
 	}
 	ctx, cancel := mergeCtx(ctx, pctx)
 	defer cancel()
+	defer func() {
+		// A bug in the simulation must not take the whole lab down: the command fails instead.
+		if r := recover(); r != nil {
+			h.logf("internal error running %q: %v", cmdline, r)
+			code = 255
+		}
+	}()
 	p := h.newProc(ctx, false)
 	p.stdin = stdin
 	return p.runTop(cmdline, &stream{w: stdout, kind: streamPipe}, &stream{w: stderr, kind: streamPipe})

@@ -86,7 +86,7 @@ func progShutdown(p *proc, _ string, args []string, _ string, out, errw *stream)
 	now := h.clock.Now()
 	h.addEventLocked(Event{Logfile: "System", Source: "USER32", Code: 1074, Type: "information", Time: now,
 		Strings: []string{"shutdown.exe", h.spec.ComputerName, "", "0x80020002", map[bool]string{true: "restart", false: "power off"}[restart], comment},
-		User: h.spec.ComputerName + `\Administrator`})
+		User:    h.spec.ComputerName + `\Administrator`})
 	h.scheduleShutdownLocked(delay, restart && !h.spec.NeverReturns)
 	return 0
 }
@@ -471,7 +471,7 @@ func (h *Host) schtasksQueryLocked(fo string, verbose, noHeader bool) string {
 				sb.WriteString(fmt.Sprintf("%-34s%d\r\n", "Last Result:", t.lastResult))
 				sb.WriteString(fmt.Sprintf("%-34s%s\r\n", "Creator:", "Administrator"))
 				sb.WriteString(fmt.Sprintf("%-34s%s\r\n", "Task To Run:", t.run))
-				sb.WriteString(fmt.Sprintf("%-34s%s\r\n", "Scheduled Type:", strings.Title(strings.ToLower(t.sc)))) //nolint:staticcheck // ASCII only
+				sb.WriteString(fmt.Sprintf("%-34s%s\r\n", "Scheduled Type:", scheduleTypeName(t.sc)))
 				sb.WriteString(fmt.Sprintf("%-34s%s\r\n", "Start Time:", t.st))
 				sb.WriteString(fmt.Sprintf("%-34s%s\r\n", "Run As User:", t.user))
 			}
@@ -505,4 +505,11 @@ func (h *Host) schtasksQueryLocked(fo string, verbose, noHeader bool) string {
 		}
 	}
 	return sb.String()
+}
+
+func scheduleTypeName(sc string) string {
+	if sc == "" {
+		return ""
+	}
+	return sc[:1] + strings.ToLower(sc[1:])
 }

@@ -16,21 +16,21 @@ var programs map[string]program
 
 func init() {
 	programs = map[string]program{
-		"cmd":       progCmd,
-		"reg":       progReg,
-		"wmic":      progWmic,
-		"sc":        progSc,
-		"net":       progNet,
-		"net1":      progNet,
-		"schtasks":  progSchtasks,
-		"shutdown":  progShutdown,
-		"tasklist":  progTasklist,
-		"hostname":  progHostname,
-		"findstr":   progFindstr,
-		"ping":      progPing,
-		"certutil":  progCertutil,
-		"cscript":   progCscript,
-		"wscript":   progCscript,
+		"cmd":        progCmd,
+		"reg":        progReg,
+		"wmic":       progWmic,
+		"sc":         progSc,
+		"net":        progNet,
+		"net1":       progNet,
+		"schtasks":   progSchtasks,
+		"shutdown":   progShutdown,
+		"tasklist":   progTasklist,
+		"hostname":   progHostname,
+		"findstr":    progFindstr,
+		"ping":       progPing,
+		"certutil":   progCertutil,
+		"cscript":    progCscript,
+		"wscript":    progCscript,
 		"powershell": progPowershell,
 	}
 }
@@ -136,7 +136,7 @@ func progCmd(p *proc, _ string, args []string, raw string, out, errw *stream) in
 		switch {
 		case lsw == "/c" || lsw == "/k":
 			body := strings.TrimLeft(rest[len(sw):], " \t")
-			body = stripCmdQuotes(body)
+			body = p.stripCmdQuotes(body)
 			code := child.runTop(body, out, errw)
 			return code
 		case strings.HasPrefix(lsw, "/v:on"):
@@ -145,7 +145,7 @@ func progCmd(p *proc, _ string, args []string, raw string, out, errw *stream) in
 			child.delayed = false
 		case strings.HasPrefix(lsw, "/c") || strings.HasPrefix(lsw, "/k"):
 			// `/c"..."`: the switch glued to its argument
-			body := stripCmdQuotes(rest[2:])
+			body := p.stripCmdQuotes(rest[2:])
 			return child.runTop(body, out, errw)
 		}
 		rest = rest[len(sw):]
@@ -169,9 +169,21 @@ func progCmd(p *proc, _ string, args []string, raw string, out, errw *stream) in
 // stripCmdQuotes applies cmd /c's quote rule: when the text starts with a quote, the first and the
 // last quote are removed (the "old behaviour" of cmd /?), unless exactly two quotes enclose an
 // existing executable's name with no special characters.
-func stripCmdQuotes(s string) string {
+func (p *proc) stripCmdQuotes(s string) string {
 	if !strings.HasPrefix(s, `"`) {
 		return s
+	}
+	if strings.Count(s, `"`) == 2 && strings.HasSuffix(strings.TrimRight(s, " \t"), `"`) {
+		inner := strings.TrimRight(s, " \t")
+		inner = inner[1 : len(inner)-1]
+		if !strings.ContainsAny(inner, "&<>()@^|") && strings.ContainsAny(inner, " \t") {
+			p.h.mu.Lock()
+			exists := p.h.fs.file(p.abs(inner)) != nil
+			p.h.mu.Unlock()
+			if exists {
+				return s // rule 1 of cmd /?: the quotes stay
+			}
+		}
 	}
 	j := strings.LastIndexByte(s, '"')
 	if j == 0 {
@@ -693,6 +705,11 @@ func thousands(n int) string {
 
 // ---------- findstr ----------
 
+// FindstrEndsLastLine makes `findstr "^"` end a last line that has no line end with CRLF, as
+// findstr prints every matching line with CRLF [I]. Off by default so that a binary streamed
+// through `findstr "^" > file` arrives unchanged (unconfirmed how real findstr treats binary input).
+var FindstrEndsLastLine = false
+
 func progFindstr(p *proc, _ string, args []string, _ string, out, errw *stream) int {
 	fold, invert := false, false
 	var pattern *string
@@ -736,7 +753,7 @@ func progFindstr(p *proc, _ string, args []string, _ string, out, errw *stream) 
 		}
 		return strings.Contains(l, pat)
 	}
-	all := *pattern == "^" && !invert
+	all := *pattern == "^" && !invert && len(files) == 0
 	found := false
 	process := func(r io.Reader) {
 		if all {
@@ -755,7 +772,7 @@ func progFindstr(p *proc, _ string, args []string, _ string, out, errw *stream) 
 					break
 				}
 			}
-			if any && last != '\n' {
+			if any && last != '\n' && FindstrEndsLastLine {
 				_, _ = out.Write([]byte("\r\n"))
 			}
 			found = found || any

@@ -44,13 +44,13 @@ func affected(s *Spec, r *rand.Rand) {
 }
 
 var scenarios = map[string]scenario{
-	"affected":          {playbooks.Affected, 14, affected},
+	"affected": {playbooks.Affected, 14, affected},
 	// kb973917: the December 2009 twin. Its verdict is affected under the kb973917 playbook (at-risk
 	// under kb982666's), so it stays out of mixes, which assume the default playbook.
-	"kb973917": {playbooks.Affected, 0, func(s *Spec, r *rand.Rand) { mismatched(s, r); withTrigger(s, "KB973917") }},
-	"mismatch":          {playbooks.Mismatch, 5, func(s *Spec, r *rand.Rand) { affected(s, r); s.NoTrickle = true }},
-	"at-risk":           {playbooks.AtRisk, 10, func(s *Spec, r *rand.Rand) { mismatched(s, r) }},
-	"other-cause":       {playbooks.OtherCause, 5, func(s *Spec, r *rand.Rand) { withTrigger(s, "KB982666"); s.OtherCause = true }},
+	"kb973917":    {playbooks.Affected, 0, func(s *Spec, r *rand.Rand) { mismatched(s, r); withTrigger(s, "KB973917") }},
+	"mismatch":    {playbooks.Mismatch, 5, func(s *Spec, r *rand.Rand) { affected(s, r); s.NoTrickle = true }},
+	"at-risk":     {playbooks.AtRisk, 10, func(s *Spec, r *rand.Rand) { mismatched(s, r) }},
+	"other-cause": {playbooks.OtherCause, 5, func(s *Spec, r *rand.Rand) { withTrigger(s, "KB982666"); s.OtherCause = true }},
 	"healthy": {playbooks.Healthy, 28, func(s *Spec, r *rand.Rand) {
 		withTrigger(s, "KB982666")
 		// post-SP2 versions seen on a real host (FACTS.md §0)
@@ -120,9 +120,7 @@ func ScenarioSpec(name string, seed int64) (Spec, error) {
 		Pools:         []string{"DefaultAppPool"},
 	}
 	extra := []string{"AppPool_Intranet", "WsusPool", "ReportingPool"}
-	for _, p := range extra[:r.IntN(len(extra)+1)] {
-		s.Pools = append(s.Pools, p)
-	}
+	s.Pools = append(s.Pools, extra[:r.IntN(len(extra)+1)]...)
 	sc.build(&s, r)
 	if !s.IIS {
 		s.Pools = nil

@@ -50,7 +50,7 @@ func (h *Host) build() {
 	installed := DefaultStart.Add(-400 * 24 * time.Hour)
 
 	for _, d := range []string{
-		drive + `\`, sr, sr + `\system32`, sr + `\system32\wbem`, sr + `\TEMP`, sr + `\Tasks`,
+		`C:\`, drive + `\`, sr, sr + `\system32`, sr + `\system32\wbem`, sr + `\TEMP`, sr + `\Tasks`,
 		drive + `\Documents and Settings\Administrator\Local Settings\Temp`,
 		drive + `\Documents and Settings\All Users`, drive + `\Program Files`,
 	} {

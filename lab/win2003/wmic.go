@@ -595,7 +595,7 @@ func (h *Host) eventObjsLocked() []*wmiObj {
 			{"EventCode", strconv.Itoa(e.Code)}, {"EventIdentifier", strconv.FormatUint(uint64(eventIdentifier(e)), 10)},
 			{"EventType", etype}, {"InsertionStrings", ins}, {"Logfile", e.Logfile}, {"Message", msg},
 			{"RecordNumber", strconv.Itoa(e.Record)}, {"SourceName", e.Source}, {"TimeGenerated", tg},
-			{"TimeWritten", tg}, {"Type", e.Type}, {"User", e.User},
+			{"TimeWritten", tg}, {"Type", l.text(e.Type)}, {"User", e.User},
 		}})
 	}
 	return out
@@ -720,7 +720,7 @@ type wqlOr struct{ a, b wqlExpr }
 type wqlNot struct{ a wqlExpr }
 type wqlCmp struct {
 	prop, op, lit string
-	isStr        bool
+	isStr         bool
 }
 
 func (e wqlAnd) eval(o *wmiObj) (bool, bool) {

@@ -1,0 +1,34 @@
+package win2003
+
+import (
+	"bytes"
+	"context"
+	"testing"
+)
+
+// FuzzExec runs arbitrary command lines: the interpreter must never panic nor hang.
+func FuzzExec(f *testing.F) {
+	for _, s := range []string{
+		`cmd /v:on /c "set "P=!SystemRoot:~2!"&set "P=!P:\=\\!"&echo !P!"`,
+		`if exist C:\x (echo a) else (echo b) & echo c`,
+		`echo %SystemRoot:~-3,2% %X:a=b% !Y! ^& "q" > nul 2>&1`,
+		`wmic datafile where "Drive='C:' and (Path='\\x\\' or Name like '%.dll')" get Name /format:list`,
+		`reg query HKLM\SOFTWARE /v`, `schtasks /create /tn "a b" /tr x /sc once /st 99:99:99`,
+		`(echo a & (echo b) ) | findstr b`, `cmd /c ""C:\a b\c.exe" x"`, `set /p X=<C:\nope`,
+		`sc query`, `net start`, `tasklist /fo csv`, `shutdown /a`, `certutil -decode a b`,
+		`powershell -Command "[Convert]::FromBase64String"`, `if "%x%"=="" echo e`, `if 1 EQU 1 echo y`,
+		`echo(`, `goto :eof`, `call :x`, `exit`, `@`, `((((`, `))))`, `"`, `^`, `%`, `!`, `>`, `2>&`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		h, err := New(Spec{IIS: true, ServicePack: 2, PowerShell: true, WMICInstalled: true}, Options{Clock: NewManualClock(DefaultStart)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // anything that waits on the clock returns at once
+		h.Exec(ctx, line, bytes.NewReader([]byte("y\r\n")), &out, &errb)
+	})
+}

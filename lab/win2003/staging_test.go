@@ -1,0 +1,77 @@
+package win2003_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/iisremedy/iisremedy/lab/win2003"
+)
+
+// TestStagingChunkedAndRaw: base64 appended in chunks across commands decodes to the catalogue
+// image; a raw binary streamed through findstr keeps its hash; a PowerShell hash script reports it;
+// the host keeps a size and a hash, not the bytes.
+func TestStagingChunkedAndRaw(t *testing.T) {
+	h, err := win2003.NewScenario("affected", win2003.Options{Seed: 31, Clock: win2003.NewManualClock(win2003.DefaultStart)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, size, sum := win2003.InstallerImage("x86", "0409")
+	b64 := b64Lines("x86", "0409")
+	exec(t, h, `mkdir C:\stage`, nil)
+	for i, chunk := 0, 100*1024; i < len(b64); i += chunk {
+		end := min(i+chunk, len(b64))
+		op := ">>"
+		if i == 0 {
+			op = ">"
+		}
+		if _, e, rc := exec(t, h, `findstr "^" `+op+` C:\stage\sp2.b64`, b64[i:end]); rc != 0 {
+			t.Fatalf("chunk %d: %s", i, e)
+		}
+	}
+	out, e, rc := exec(t, h, `certutil -decode C:\stage\sp2.b64 C:\stage\`+name, nil)
+	if rc != 0 || !strings.Contains(out, "completed successfully") {
+		t.Fatalf("decode: %q %q %d", out, e, rc)
+	}
+	hashPS := `powershell -NoProfile -Command "$s=[IO.File]::OpenRead('C:\stage\` + name + `');$h=[Security.Cryptography.SHA256]::Create().ComputeHash($s);[BitConverter]::ToString($h) -replace '-',''"`
+	out, _, rc = exec(t, h, hashPS, nil)
+	if rc != 0 || strings.TrimSpace(out) != strings.ToUpper(sum) {
+		t.Errorf("hash on host %q rc=%d, want %s", out, rc, strings.ToUpper(sum))
+	}
+	out, _, _ = exec(t, h, `wmic datafile where "Name='C:\\stage\\`+name+`'" get FileSize /format:list`, nil)
+	if !strings.Contains(out, "FileSize="+strconv.FormatInt(size, 10)) {
+		t.Errorf("size on host: %q", out)
+	}
+	// raw binary through findstr
+	raw, _ := io.ReadAll(win2003.InstallerBytes("x86", "0409"))
+	if _, e, rc := exec(t, h, `findstr "^" > C:\stage\raw.exe`, raw); rc != 0 {
+		t.Fatal(e)
+	}
+	out, _, _ = exec(t, h, strings.ReplaceAll(hashPS, name, "raw.exe"), nil)
+	if strings.TrimSpace(out) != strings.ToUpper(sum) {
+		t.Errorf("raw upload hash %q, want %s", out, sum)
+	}
+}
+
+// TestConcurrentExec runs probes and commands on one host from many goroutines (run with -race).
+func TestConcurrentExec(t *testing.T) {
+	h, err := win2003.NewScenario("affected", win2003.Options{Seed: 32, Clock: win2003.NewClock(win2003.DefaultStart, 1e4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var out, errb bytes.Buffer
+			h.Exec(context.Background(), `cmd /v:on /c "sc query w3svc&wmic os get LastBootUpTime&echo x> C:\f`+string(rune('a'+i))+`.txt&type C:\fa.txt 2>nul&tasklist"`, nil, &out, &errb)
+			h.Request(80)
+		}()
+	}
+	wg.Wait()
+}
