@@ -42,6 +42,9 @@ type Config struct {
 	MaxEnvelopeKB    int           // 0 = 150, as WinRM 2.0
 	Latency          time.Duration // added to every WinRM reply
 	TimeScale        float64       // simulated seconds per real second (0 = 60)
+	// Clock, when set, is the fleet's clock instead of one scaled by TimeScale; tests pass a
+	// manual clock and advance it.
+	Clock *win2003.Clock
 
 	User     string // "" = Administrator
 	Password string
@@ -82,7 +85,10 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	clock := win2003.NewClock(time.Now(), cfg.TimeScale)
+	clock := cfg.Clock
+	if clock == nil {
+		clock = win2003.NewClock(win2003.DefaultStart, cfg.TimeScale)
+	}
 	f := &Fleet{}
 	addr := cfg.FirstAddr
 	for i, name := range names {

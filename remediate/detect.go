@@ -76,7 +76,7 @@ func (d *Detector) Detect(ctx context.Context, hosts []InventoryHost) []HostFind
 // probeAttempts is how often a host is probed when the connection fails on the way: the probe
 // only reads, so running it again is safe, and a dropped connection or a one-off HTTP 500 should
 // not cost an admin a verdict.
-const probeAttempts = 3
+const probeAttempts = 5
 
 func (d *Detector) detectOne(ctx context.Context, h InventoryHost) HostFinding {
 	start := time.Now()
@@ -127,31 +127,14 @@ func (d *Detector) probe(ctx context.Context, h InventoryHost) HostFinding {
 	return HostFinding{Host: h, Finding: Diagnose(facts, d.Playbooks), Facts: facts}
 }
 
-// severity orders the verdicts a host can get under different playbooks: the one that asks the
-// most of an admin wins. A host broken by KB973917 is affected under kb973917 and only at-risk
-// under kb982666; it must be reported affected.
-var severity = map[playbooks.Verdict]int{
-	playbooks.Affected:   5,
-	playbooks.Mismatch:   4,
-	playbooks.OtherCause: 3,
-	playbooks.AtRisk:     2,
-	playbooks.Healthy:    1,
-}
-
 // Diagnose diagnoses facts under each playbook (nil = every embedded one) and returns the most
-// severe finding; among equals, the first playbook's.
+// severe finding (checks.DiagnoseAll): a host broken by KB973917 is at-risk under kb982666 but
+// affected under kb973917, and must be reported affected.
 func Diagnose(facts *checks.Facts, pbs []*playbooks.Playbook) checks.Finding {
 	if len(pbs) == 0 {
 		pbs = embeddedPlaybooks()
 	}
-	var best checks.Finding
-	for i, pb := range pbs {
-		f := checks.Diagnose(facts, pb)
-		if i == 0 || severity[f.Verdict] > severity[best.Verdict] {
-			best = f
-		}
-	}
-	return best
+	return checks.DiagnoseAll(facts, pbs)
 }
 
 // embeddedPlaybooks returns the embedded playbooks, parsed once, the default first so that its
