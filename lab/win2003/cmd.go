@@ -198,6 +198,7 @@ type cmdNode struct {
 	block  []seqItem
 	redirs []redir
 	// if
+	forN    *forNode
 	isIf    bool
 	ifCond  string
 	ifThen  []seqItem
@@ -304,6 +305,9 @@ func (ps *parser) parseCommand(depth int) *cmdNode {
 	rest := ps.s[ps.i:]
 	if len(rest) > 3 && strings.EqualFold(rest[:2], "if") && isWordBoundary(rest[2]) {
 		return ps.parseIf(depth)
+	}
+	if len(rest) > 4 && strings.EqualFold(rest[:3], "for") && (rest[3] == ' ' || rest[3] == '\t') {
+		return ps.parseFor(depth)
 	}
 	return ps.parseSimple(depth)
 }
@@ -797,6 +801,8 @@ func (p *proc) runNode(n *cmdNode, stdout, stderr *stream) {
 		defer func() { p.stdin = savedIn }()
 	}
 	switch {
+	case n.forN != nil:
+		p.runFor(n.forN, out, errw)
 	case n.isIf:
 		cond, ok := p.evalIf(p.expandBang(n.ifCond), errw)
 		if !ok {
@@ -1124,6 +1130,8 @@ func (p *proc) runBuiltin(name, rest string, out, errw *stream) {
 		p.builtinGoto(args, errw)
 	case "copy":
 		p.builtinCopy(args, out, errw)
+	case "dir":
+		p.builtinDir(args, out, errw)
 	default:
 		// Built-ins this lab does not model behave as a failed command.
 		p.write(errw, p.loc().text("syntax")+"\r\n")
@@ -1195,8 +1203,7 @@ func (p *proc) builtinSet(rest string, out, errw *stream) {
 		return
 	}
 	if strings.HasPrefix(strings.ToLower(args), "/a") {
-		p.write(errw, "Missing operand.\r\n")
-		p.errorlevel = 1
+		p.setA(args[2:], out, errw)
 		return
 	}
 	if strings.HasPrefix(args, `"`) {

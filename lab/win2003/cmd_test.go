@@ -220,7 +220,7 @@ func TestWmicEventsAndEncoding(t *testing.T) {
 	out, _, _ := run(h, `wmic ntevent where "Logfile='System' and SourceName='W3SVC' and (EventCode=1002 or EventCode=1009)" get EventCode,InsertionStrings,TimeGenerated /format:list`, "")
 	// first run: the banner; then one 1009 with {pool, pid, ffffffff}
 	pid := h.Events("W3SVC")[0].Strings[1]
-	want := "Please wait while WMIC is being installed.\r\r\n\r\r\nEventCode=1009\r\r\nInsertionStrings={\"DefaultAppPool\",\"" + pid + "\",\"ffffffff\"}\r\r\nTimeGenerated=20100621090000.000000+000\r\r\n\r\r\n\r\r\n"
+	want := "Please wait while WMIC is being installed.\r\r\n\r\r\nEventCode=1009\r\r\nInsertionStrings={\"DefaultAppPool\",\"" + pid + "\",\"ffffffff\"}\r\r\nTimeGenerated=20100621090000.000000-000\r\r\n\r\r\n\r\r\n"
 	if out != want {
 		t.Errorf("events:\n got %q\nwant %q", out, want)
 	}
@@ -286,4 +286,97 @@ func TestCmdQuoteRules(t *testing.T) {
 			t.Errorf("%s: got %q (%q), want %q", c.cmd, out, e, c.want)
 		}
 	}
+}
+
+func TestIisresetIisapp(t *testing.T) {
+	h := testHost(t, func(s *Spec) { s.Overrides = nil; s.IISLevel = VersionSP2 })
+	if out, _, rc := run(h, "iisreset /status", ""); out != "Status for IIS Admin Service ( IISADMIN ) : Running\r\nStatus for World Wide Web Publishing Service ( W3SVC ) : Running\r\n" || rc != 0 {
+		t.Errorf("iisreset /status: %q %d", out, rc)
+	}
+	if out, _, rc := run(h, `cscript //nologo C:\WINDOWS\system32\iisapp.vbs`, ""); out != "Error - no w3wp.exe processes are running at this time\r\n" || rc != 1 {
+		t.Errorf("iisapp without workers: %q %d", out, rc)
+	}
+	if st := h.Request(80); st != 200 {
+		t.Fatalf("request: %d", st)
+	}
+	out, _, _ := run(h, `cscript //nologo C:\WINDOWS\system32\iisapp.vbs`, "")
+	if !strings.HasPrefix(out, "W3WP.exe PID: ") || !strings.HasSuffix(out, "   AppPoolId: DefaultAppPool\r\n") {
+		t.Errorf("iisapp: %q", out)
+	}
+	if out, _, _ := run(h, `cscript //nologo C:\WINDOWS\system32\iisapp.vbs /a DefaultAppPool /r`, ""); out != "Application pool 'DefaultAppPool' recycled successfully.\r\n" {
+		t.Errorf("iisapp /r: %q", out)
+	}
+	if out, _, rc := run(h, "iisreset /restart", ""); rc != 0 || !strings.Contains(out, "successfully restarted") {
+		t.Errorf("iisreset: %q %d", out, rc)
+	}
+}
+
+func TestFormatsAgainstSamples(t *testing.T) {
+	// samples/wmi-datetime-sample.txt
+	if got := WMIDateTime(time.Date(2001, 12, 24, 11, 30, 47, 0, time.FixedZone("", -480*60))); got != "20011224113047.000000-480" {
+		t.Errorf("WMIDateTime = %s", got)
+	}
+	// FACTS.md §3: insertion strings {pool, pid, exit code without 0x}
+	if got := FormatInsertionStrings([]string{"DefaultAppPool", "1234", "ffffffff"}); got != `{"DefaultAppPool","1234","ffffffff"}` {
+		t.Errorf("FormatInsertionStrings = %s", got)
+	}
+	// samples/w3svc-1009-event-kb982666.txt (one line) and FACTS.md §3's 1002 template
+	h := testHost(t, nil)
+	h.Request(80)
+	pid := h.Events("W3SVC")[0].Strings[1]
+	out, _, _ := run(h, `wmic ntevent where "SourceName='W3SVC'" get Message,Type /format:list`, "")
+	want := "\r\r\n\r\r\nMessage=A process serving application pool 'DefaultAppPool' terminated unexpectedly. The process id was '" + pid + "'. The process exit code was '0xffffffff'.\r\r\nType=warning\r\r\n\r\r\n\r\r\n"
+	if out != want {
+		t.Errorf("1009 message:\n got %q\nwant %q", out, want)
+	}
+	for i := 0; i < 4; i++ {
+		h.Request(80)
+	}
+	out, _, _ = run(h, `wmic ntevent where "EventCode=1002" get Message /format:list`, "")
+	if !strings.Contains(out, "Message=Application pool 'DefaultAppPool' is being automatically disabled due to a series of failures in the process (es) serving that application pool.") {
+		t.Errorf("1002 message: %q", out)
+	}
+	if h.PoolState("DefaultAppPool") != 4 {
+		t.Errorf("pool not disabled after 5 crashes: state %d", h.PoolState("DefaultAppPool"))
+	}
+	// samples/svcpack-log-sp2-failure.txt lines appear in a failed install's log
+	h.mu.Lock()
+	h.appendLogLocked(`C:\WINDOWS\svcpack.log`, []string{"Service Pack 2 Setup canceled.", "Update.exe extended error code = 0xf00d", "Update.exe return code was masked to 0x643 for MSI custom action compliance."})
+	h.mu.Unlock()
+	log, _, _ := run(h, `type C:\WINDOWS\svcpack.log`, "")
+	for _, l := range []string{"Service Pack 2 Setup canceled.", "Update.exe extended error code = 0xf00d", "Update.exe return code was masked to 0x643 for MSI custom action compliance."} {
+		if !strings.Contains(log, l) {
+			t.Errorf("svcpack.log lacks %q", l)
+		}
+	}
+}
+
+func TestSetAAndFor(t *testing.T) {
+	runCases(t, func() *Host { return testHost(t, nil) }, []cmdCase{
+		{name: "set /a prints on the command line", cmd: `set /a 2+3*4`, wantOut: "14"},
+		{name: "set /a assigns", cmd: `cmd /v:on /c "set /a N=5 >nul&set /a N+=2 >nul&echo !N!"`, wantOut: "7\r\n"},
+		{name: "for list", cmd: `for %a in (x y) do echo %a`, wantOut: "x\r\ny\r\n"},
+		{name: "for /l", cmd: `for /l %i in (1,1,3) do echo %i`, wantOut: "1\r\n2\r\n3\r\n"},
+		{name: "for /f over a command", cmd: `for /f "tokens=2 delims==" %a in ('wmic os get BuildNumber /value') do echo [%a]`, wantOut: "[3790\r]\r\n"}, // wmic's CR CR LF leaves a CR
+		{name: "for /f over a file", setup: []string{`echo 3010> C:\rc.txt`}, cmd: `for /f %a in (C:\rc.txt) do exit /b %a`, wantRC: 3010},
+		{name: "for /f tokens star", cmd: `for /f "tokens=1,*" %a in ("one two three") do echo %b`, wantOut: "two three\r\n"},
+	})
+	h := testHost(t, nil)
+	run(h, `mkdir C:\t`, "")
+	run(h, `findstr "^" > C:\t\f.cmd`, "@echo off\r\nset n=0\r\nfor /f \"skip=1 tokens=1\" %%p in ('wmic /namespace:\\\\root\\MicrosoftIISv2 path IIsApplicationPoolSetting get AppPoolState') do (\r\n  set /a n+=1\r\n  echo state %%p\r\n)\r\necho %n%\r\n")
+	out, e, _ := run(h, `C:\t\f.cmd`, "")
+	if out != "state 2\r\nstate \r\r\n2\r\n" { // the CR-only line of wmic's output makes a second round
+		t.Errorf("batch for /f: %q %q", out, e)
+	}
+}
+
+func TestDir(t *testing.T) {
+	runCases(t, func() *Host { return testHost(t, nil) }, []cmdCase{
+		{name: "dir /b", setup: []string{`mkdir C:\s\sub`, `echo hello> C:\s\a.txt`}, cmd: `dir /b C:\s`, wantOut: "sub\r\na.txt\r\n"},
+		{name: "dir", setup: []string{`mkdir C:\s`, `echo hello> C:\s\a.txt`}, cmd: `dir C:\s`,
+			wantOut: " Volume in drive C has no label.\r\n Volume Serial Number is A4C3-E1F2\r\n\r\n Directory of C:\\s\r\n\r\n" +
+				"06/21/2010  04:00 AM    <DIR>          .\r\n06/21/2010  04:00 AM    <DIR>          ..\r\n" +
+				"06/21/2010  04:00 AM                 7 a.txt\r\n               1 File(s)              7 bytes\r\n               2 Dir(s)  10,737,418,233 bytes free\r\n"},
+		{name: "dir missing", cmd: `dir C:\nope`, wantErr: "File Not Found\r\n", wantRC: 1},
+	})
 }

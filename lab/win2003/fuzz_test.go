@@ -17,7 +17,7 @@ func FuzzExec(f *testing.F) {
 		`(echo a & (echo b) ) | findstr b`, `cmd /c ""C:\a b\c.exe" x"`, `set /p X=<C:\nope`,
 		`sc query`, `net start`, `tasklist /fo csv`, `shutdown /a`, `certutil -decode a b`,
 		`powershell -Command "[Convert]::FromBase64String"`, `if "%x%"=="" echo e`, `if 1 EQU 1 echo y`,
-		`echo(`, `goto :eof`, `call :x`, `exit`, `@`, `((((`, `))))`, `"`, `^`, `%`, `!`, `>`, `2>&`,
+		`for /f "tokens=1,2* delims=, eol=" %a in ("x,y,z") do echo %a %b %c`, `for /l %i in (1,0,3) do echo`, `set /a (1+2)*x/0`, `for %a in ("a b" c) do (echo %a)`, `echo(`, `goto :eof`, `call :x`, `exit`, `@`, `((((`, `))))`, `"`, `^`, `%`, `!`, `>`, `2>&`,
 	} {
 		f.Add(s)
 	}

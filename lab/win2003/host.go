@@ -72,6 +72,9 @@ const (
 var VersionKB973917 = "6.0.3790.4614"
 
 // Options configures a host. The zero value of every field has a default.
+//
+// The package variables marked unconfirmed (RegSeparator, WmicLineEnd, ...) are format choices for
+// the whole lab: set them before building hosts, never while hosts run.
 type Options struct {
 	ComputerName string // "" = a name derived from Seed, e.g. WEB042
 	Seed         int64  // varies pids, boot time, pool names and other details reproducibly
@@ -374,6 +377,9 @@ func (h *Host) boot(t time.Time, notify bool) {
 		}
 	}
 	h.startW3SVCPoolsLocked(t)
+	for _, tk := range h.tasks {
+		h.armTaskLocked(tk)
+	}
 	for _, st := range h.sites {
 		st.state = 2
 	}

@@ -58,31 +58,27 @@ func progShutdown(p *proc, _ string, args []string, _ string, out, errw *stream)
 			return shutdownUsage(p, errw)
 		}
 	}
+	if !abort && !restart && !shutdown {
+		return shutdownUsage(p, errw)
+	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if abort {
 		if h.shutdownTimer == nil {
 			h.mu.Unlock()
 			p.write(errw, "Unable to abort the system shutdown because no shutdown was in progress.(1116)\r\n")
-			h.mu.Lock()
 			return 1116
 		}
 		h.shutdownTimer.Stop()
 		h.shutdownTimer = nil
-		return 0
-	}
-	if !restart && !shutdown {
 		h.mu.Unlock()
-		code := shutdownUsage(p, errw)
-		h.mu.Lock()
-		return code
+		return 0
 	}
 	if h.shutdownTimer != nil {
 		h.mu.Unlock()
 		p.write(errw, "A system shutdown is in progress.(1115)\r\n")
-		h.mu.Lock()
 		return 1115
 	}
+	defer h.mu.Unlock()
 	now := h.clock.Now()
 	h.addEventLocked(Event{Logfile: "System", Source: "USER32", Code: 1074, Type: "information", Time: now,
 		Strings: []string{"shutdown.exe", h.spec.ComputerName, "", "0x80020002", map[bool]string{true: "restart", false: "power off"}[restart], comment},
@@ -174,6 +170,24 @@ type task struct {
 	ranOnce    bool
 	timer      *Timer
 	couldNot   bool
+	at         time.Time // a ONCE task's start (zero for other schedules)
+}
+
+// armTaskLocked sets the timer of a ONCE task whose start time is still ahead (2003 never runs a
+// ONCE task whose time has passed).
+func (h *Host) armTaskLocked(t *task) {
+	now := h.clock.Now()
+	if t.at.IsZero() || !t.at.After(now) || t.ranOnce {
+		return
+	}
+	t.timer = h.clock.AfterFunc(t.at.Sub(now), func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if t.timer != nil && h.up && !t.running {
+			t.timer = nil
+			h.startTaskLocked(t)
+		}
+	})
 }
 
 // SchtasksAcceptHHMM lets /st take HH:MM as well as the HH:MM:SS that Server 2003 documents
@@ -368,17 +382,8 @@ func schtasksCreate(p *proc, opts map[string]string, flags map[string]bool, out,
 				day = d
 			}
 		}
-		at := day.Add(stTime)
-		if at.After(now) {
-			t.timer = h.clock.AfterFunc(at.Sub(now), func() {
-				h.mu.Lock()
-				defer h.mu.Unlock()
-				if t.timer != nil && h.up && !t.running {
-					t.timer = nil
-					h.startTaskLocked(t)
-				}
-			})
-		}
+		t.at = day.Add(stTime)
+		h.armTaskLocked(t)
 	}
 	h.mu.Unlock()
 	p.write(out, msg.String())

@@ -32,6 +32,7 @@ func init() {
 		"cscript":    progCscript,
 		"wscript":    progCscript,
 		"powershell": progPowershell,
+		"iisreset":   progIisreset,
 	}
 }
 
@@ -50,14 +51,21 @@ func (p *proc) runProgram(name, rest string, out, errw *stream) int {
 	if prog, ok := programs[base]; ok && p.programInstalled(base) {
 		return prog(p, base, args, rest, out, errw)
 	}
-	// the current directory, then PATH-less lookups of files the tool wrote
+	// the current directory, then the PATH (system32, the system root), with PATHEXT
 	p.h.mu.Lock()
 	var found string
-	for _, cand := range []string{lname, lname + ".cmd", lname + ".bat", lname + ".exe"} {
-		path := p.abs(cand)
-		if p.h.fs.file(path) != nil {
-			found = path
-			break
+	sr := p.h.spec.SystemRoot
+search:
+	for _, dir := range []string{"", sr + `\system32\`, sr + `\`} {
+		for _, ext := range []string{"", ".exe", ".cmd", ".bat", ".vbs"} {
+			path := p.abs(lname + ext)
+			if dir != "" {
+				path = dir + lname + ext
+			}
+			if f := p.h.fs.file(path); f != nil && (f.data != nil || f.big != nil || ext == ".vbs" || strings.HasSuffix(lname, ".vbs")) {
+				found = path
+				break search
+			}
 		}
 	}
 	p.h.mu.Unlock()
@@ -839,11 +847,24 @@ func progPing(p *proc, _ string, args []string, _ string, out, errw *stream) int
 		addr = "127.0.0.1"
 	}
 	p.write(out, fmt.Sprintf("\r\nPinging %s with 32 bytes of data:\r\n\r\n", addr))
-	for i := 0; i < n; i++ {
-		if i > 0 && !p.h.clock.Sleep(p.ctx, time.Second) {
+	// One reply a simulated second; on a fast clock the waits are grouped so that each real wait
+	// lasts about a millisecond.
+	step := 1
+	if sc := p.h.clock.Scale(); sc > 1000 {
+		step = int(sc / 1000)
+	}
+	for i := 0; i < n; {
+		k := min(step, n-i)
+		if i > 0 && !p.h.clock.Sleep(p.ctx, time.Duration(k)*time.Second) {
 			return 1
 		}
-		p.write(out, fmt.Sprintf("Reply from %s: bytes=32 time<1ms TTL=128\r\n", addr))
+		if i == 0 {
+			k = 1
+		}
+		for j := 0; j < k; j++ {
+			p.write(out, fmt.Sprintf("Reply from %s: bytes=32 time<1ms TTL=128\r\n", addr))
+		}
+		i += k
 	}
 	p.write(out, fmt.Sprintf("\r\nPing statistics for %s:\r\n    Packets: Sent = %d, Received = %d, Lost = 0 (0%% loss),\r\nApproximate round trip times in milli-seconds:\r\n    Minimum = 0ms, Maximum = 0ms, Average = 0ms\r\n", addr, n, n))
 	return 0
@@ -961,4 +982,99 @@ func decodeSmallB64(data []byte) []byte {
 		}
 	}
 	return out
+}
+
+// ---------- iisreset ----------
+
+// progIisreset stops and starts the IIS services ([I]: output wording of IIS 6's iisreset).
+func progIisreset(p *proc, _ string, args []string, _ string, out, errw *stream) int {
+	h := p.h
+	if !h.spec.IIS {
+		return p.notRecognized("iisreset", errw)
+	}
+	op := "/restart"
+	if len(args) > 0 {
+		op = strings.ToLower(args[0])
+	}
+	h.mu.Lock()
+	w3, admin := h.serviceLocked("W3SVC"), h.serviceLocked("IISADMIN")
+	var sb strings.Builder
+	switch op {
+	case "/status":
+		for _, s := range []*service{admin, w3} {
+			st := "Stopped"
+			if s.running {
+				st = "Running"
+			}
+			sb.WriteString(fmt.Sprintf("Status for %s ( %s ) : %s\r\n", s.display, s.name, st))
+		}
+	case "/stop":
+		h.stopServiceLocked(admin)
+		sb.WriteString("\r\nAttempting stop...\r\nInternet services successfully stopped\r\n")
+	case "/start":
+		h.startServiceLocked(w3)
+		sb.WriteString("\r\nAttempting start...\r\nInternet services successfully started\r\n")
+	case "/restart", "/noforce":
+		h.stopServiceLocked(admin)
+		h.startServiceLocked(w3)
+		sb.WriteString("\r\nAttempting stop...\r\nInternet services successfully stopped\r\nAttempting start...\r\nInternet services successfully restarted\r\n\r\n")
+	default:
+		h.mu.Unlock()
+		p.write(errw, "Invalid command line.\r\n") // [NC]
+		return 1
+	}
+	h.mu.Unlock()
+	p.write(out, sb.String())
+	return 0
+}
+
+// iisapp runs %SystemRoot%\system32\iisapp.vbs (texts from samples/iisapp-vbs-output.txt).
+func (p *proc) iisapp(args []string, out, errw *stream) int {
+	h := p.h
+	h.mu.Lock()
+	h.settleLocked(h.clock.Now())
+	var pool string
+	recycle := false
+	for i := 0; i < len(args); i++ {
+		switch strings.ToLower(args[i]) {
+		case "/a":
+			if i+1 < len(args) {
+				i++
+				pool = args[i]
+			}
+		case "/r":
+			recycle = true
+		}
+	}
+	var sb strings.Builder
+	code := 0
+	if recycle && pool != "" {
+		pl := h.poolLocked(pool)
+		switch {
+		case pl == nil:
+			sb.WriteString(fmt.Sprintf("Application pool '%s' does not exist.\r\n", pool))
+			code = 1
+		case pl.state != 2:
+			sb.WriteString(fmt.Sprintf("Failed to recycle application pool '%s'.\r\n", pool))
+			code = 1
+		default:
+			pl.workerPID = 0
+			sb.WriteString(fmt.Sprintf("Application pool '%s' recycled successfully.\r\n", pool))
+		}
+	} else {
+		n := 0
+		for _, pl := range h.pools {
+			if pl.state == 2 && pl.workerPID != 0 {
+				sb.WriteString(fmt.Sprintf("W3WP.exe PID: %d   AppPoolId: %s\r\n", pl.workerPID, pl.name))
+				n++
+			}
+		}
+		if n == 0 {
+			sb.WriteString("Error - no w3wp.exe processes are running at this time\r\n")
+			code = 1 // [NC]
+		}
+	}
+	h.mu.Unlock()
+	p.write(out, sb.String())
+	return code
 }

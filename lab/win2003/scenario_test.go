@@ -26,9 +26,6 @@ func TestMixReproducibleAndComplete(t *testing.T) {
 			t.Errorf("scenario %s missing from a mix of 200", s)
 		}
 	}
-	if count["kb973917"] != 0 {
-		t.Error("kb973917 (non-default playbook) in a mix")
-	}
 	if len(win2003.Mix(3, 1)) != 3 || win2003.Mix(0, 1) != nil {
 		t.Error("Mix length")
 	}

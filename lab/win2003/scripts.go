@@ -118,6 +118,9 @@ func progCscript(p *proc, _ string, args []string, _ string, out, errw *stream) 
 		return 0
 	}
 	path := p.abs(script)
+	if p.h.spec.IIS && strings.EqualFold(path, p.h.spec.SystemRoot+`\system32\iisapp.vbs`) {
+		return p.iisapp(rest, out, errw)
+	}
 	p.h.mu.Lock()
 	f := p.h.fs.file(path)
 	var data []byte

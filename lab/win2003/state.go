@@ -67,6 +67,10 @@ func (h *Host) build() {
 		h.fs.put(&file{path: ps, version: "6.0.6002.18111", size: 452608, mtime: installed})
 	}
 	if s.IIS {
+		for _, f := range []string{"iisapp.vbs", "iisweb.vbs", "iiscnfg.vbs"} {
+			h.fs.put(&file{path: sr + `\system32\` + f, size: fileSize(f, ""), mtime: installed})
+		}
+		h.fs.put(&file{path: sr + `\system32\iisreset.exe`, version: s.IISLevel, size: fileSize("iisreset.exe", s.IISLevel), mtime: installed})
 		dir := h.inetsrv()
 		h.fs.mkdirAll(dir)
 		h.fs.mkdirAll(drive + `\Inetpub\wwwroot`)

@@ -46,6 +46,9 @@ var locales = map[string]*locale{
 			"syntax":          "The syntax of the command is incorrect.",
 			"echoon":          "ECHO is on.",
 			"echooff":         "ECHO is off.",
+			"warning":         "warning",
+			"error":           "error",
+			"information":     "information",
 		},
 	},
 	"0C0A": {
@@ -73,6 +76,10 @@ var locales = map[string]*locale{
 			"syntax":          "La sintaxis del comando no es correcta.",
 			"echoon":          "ECHO está activado.",
 			"echooff":         "ECHO está desactivado.",
+			// Win32_NTLogEvent.Type is localized text [I]
+			"warning":     "advertencia",
+			"error":       "error",
+			"information": "información",
 		},
 	},
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/masterzen/winrm"
 )
 
+var _ wsman.Host = (*win2003.Host)(nil)
+
 // serveWinRM puts h behind a real WinRM listener (lab/wsman, Basic over HTTP) the way the fleet
 // does: while the host is down the listener drops every connection, and a power change resets the
 // server's shells.

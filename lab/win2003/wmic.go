@@ -47,6 +47,12 @@ func WMIDateTime(t time.Time) string {
 	return fmt.Sprintf("%s.%06d%c%03d", t.Format("20060102150405"), t.Nanosecond()/1000, sign, m)
 }
 
+// EventDateTime renders an event's TimeGenerated/TimeWritten: UTC with the offset written "-000",
+// as wmic ntevent captures in public scripts show it [I].
+func EventDateTime(t time.Time) string {
+	return t.UTC().Format("20060102150405") + fmt.Sprintf(".%06d-000", t.Nanosecond()/1000)
+}
+
 type wmiProp struct {
 	name  string
 	value string
@@ -588,8 +594,7 @@ func (h *Host) eventObjsLocked() []*wmiObj {
 		if len(e.Strings) > 0 {
 			ins = FormatInsertionStrings(e.Strings)
 		}
-		// TimeGenerated in UTC with a zero offset as wmic shows event times [I].
-		tg := WMIDateTime(e.Time.UTC())
+		tg := EventDateTime(e.Time)
 		out = append(out, &wmiObj{class: "Win32_NTLogEvent", key: fmt.Sprintf("Logfile=%q,RecordNumber=%d", e.Logfile, e.Record), props: []wmiProp{
 			{"Category", "0"}, {"CategoryString", ""}, {"ComputerName", h.spec.ComputerName}, {"Data", ""},
 			{"EventCode", strconv.Itoa(e.Code)}, {"EventIdentifier", strconv.FormatUint(uint64(eventIdentifier(e)), 10)},
