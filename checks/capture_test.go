@@ -21,8 +21,21 @@ func TestProbeCommand(t *testing.T) {
 	if !strings.HasPrefix(cmd, prefix) {
 		t.Errorf("ProbeCommand does not start with the contract's form:\n%s", cmd)
 	}
-	if !strings.HasSuffix(cmd, `end powershell rc=!ERRORLEVEL!##"`) {
+	if !strings.HasSuffix(cmd, `end powershell rc=!ERRORLEVEL!##"<nul`) {
 		t.Errorf("ProbeCommand ends with %q", cmd[len(cmd)-40:])
+	}
+	// The WinRM shell's own cmd.exe parses the line first: an & outside its quotes would run the
+	// rest there, without delayed expansion. Its quote state toggles at every quote.
+	inQuotes := false
+	for i, c := range cmd {
+		switch {
+		case c == '"':
+			inQuotes = !inQuotes
+		case c == '&' && !inQuotes:
+			t.Errorf("& at %d is outside the outer quotes: ...%s", i, cmd[max(0, i-40):i+1])
+		case c == '^' && !inQuotes:
+			t.Errorf("^ at %d escapes a character of the outer line", i)
+		}
 	}
 	if !strings.Contains(cmd, `&echo ##iisremedy-probe v1 begin inetsrv##&wmic datafile where "Drive='!SystemDrive!' and Path='!P!\\system32\\inetsrv\\'" get Name,Version /format:list&echo ##iisremedy-probe v1 end inetsrv rc=!ERRORLEVEL!##&`) {
 		t.Errorf("inetsrv section differs from the contract")

@@ -86,15 +86,17 @@ func endMarker(name string) string {
 // ProbeCommand returns probe v1 as ONE cmd.exe command line, the form sent as a WinRM
 // command: cmd /v:on /c "..." with the sections joined by &. Delayed expansion (/v:on) makes
 // !ERRORLEVEL! read each command's exit code when its end marker runs. The line stays far
-// below cmd.exe's 8191-character limit (KB830473). It uses only what the project's contract
-// lists for cmd.exe: /v:on /c "...", &, set "N=v", !VAR!, !VAR:~n!, !VAR:old=new!, echo.
+// below cmd.exe's 8191-character limit (KB830473). It keeps to cmd.exe features the lab's
+// cmd.exe models: /v:on /c "...", &, set "N=v", !VAR!, !VAR:~n!, !VAR:old=new!, echo, <nul.
 func ProbeCommand() string {
 	parts := append([]string(nil), setP...)
 	for _, s := range probeV1 {
 		cmd := strings.ReplaceAll(s.Command, "%SystemDrive%", "!SystemDrive!")
 		parts = append(parts, beginMarker(s.Name), cmd, endMarker(s.Name))
 	}
-	return `cmd /v:on /c "` + strings.Join(parts, "&") + `"`
+	// <nul: the probe's stdin is the NUL device, so wmic, which reads its stdin when that is
+	// not a console, cannot wait for input that a remote shell never sends.
+	return `cmd /v:on /c "` + strings.Join(parts, "&") + `"<nul`
 }
 
 // ProbeScript returns probe v1 as a .cmd batch file (CRLF line ends) that an admin runs as

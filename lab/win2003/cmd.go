@@ -839,6 +839,9 @@ func (p *proc) applyRedirs(rs []redir, stdout, stderr *stream) (*stream, *stream
 				errw = src
 			}
 			continue
+		case r.fd == 0 && (strings.EqualFold(target, "nul") || strings.EqualFold(target, "nul:")):
+			in = bytes.NewReader(nil) // the NUL device reads as an empty file
+			continue
 		case r.fd == 0:
 			data, ok := p.readFileText(target)
 			if !ok {

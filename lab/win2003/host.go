@@ -68,7 +68,8 @@ const (
 	VersionKB982666 = "6.0.3790.4693"
 )
 
-// VersionKB973917 is w3core.dll after KB973917. Unconfirmed (CONTRACT.md: use 6.0.3790.4614).
+// VersionKB973917 is w3core.dll after KB973917: unconfirmed, a placeholder that the kb973917
+// playbook shares (FACTS.md §1.2: the KB973917 file table was not reachable).
 var VersionKB973917 = "6.0.3790.4614"
 
 // Options configures a host. The zero value of every field has a default.

@@ -10,7 +10,7 @@ import (
 )
 
 // coreFiles are the IIS files of %SystemRoot%\system32\inetsrv that must reach the SP2 level
-// (CONTRACT.md "Domain numbers"). The SP2 installer raises every one of them.
+// (the core files of the embedded playbooks). The SP2 installer raises every one of them.
 var coreFiles = []string{
 	"iisutil.dll", "w3core.dll", "w3dt.dll", "w3isapi.dll", "w3tp.dll", "w3wp.exe", "iisw3adm.dll",
 	"w3cache.dll", "w3comlog.dll", "w3ssl.dll", "iisres.dll", "infocomm.dll", "isatq.dll", "iisrtl.dll",

@@ -16,7 +16,7 @@ import (
 var WmicLineEnd = "\r\r\n"
 
 // WmicPipeUsesOEM makes wmic write to a pipe in the OEM code page instead of the ANSI one.
-// Unconfirmed (CONTRACT.md says ANSI).
+// Unconfirmed: no source shows which code page wmic uses on a pipe; ANSI is the default.
 var WmicPipeUsesOEM = false
 
 // FormatInsertionStrings renders a string array as wmic prints it, e.g.
