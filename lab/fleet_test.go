@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"runtime"
 	"testing"
 	"time"
 
@@ -121,3 +122,21 @@ func TestFleetReboot(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// BenchmarkStart200Mix starts `lab serve --hosts 200 --scenario mix`'s fleet and reports the
+// time to have every listener up and the heap the idle fleet holds.
+func BenchmarkStart200Mix(b *testing.B) {
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		f, err := lab.Start(context.Background(), lab.Config{Hosts: 200, Scenario: "mix", Port: -1, Password: "pw", FirstAddr: mustAddr("127.0.50.1")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/(1<<20), "heap-MB")
+		f.Close()
+	}
+}

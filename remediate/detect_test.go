@@ -116,7 +116,7 @@ func TestDiagnoseMostSevereAcrossPlaybooks(t *testing.T) {
 // over NTLM with message encryption, and reports hosts per second and HTTP requests per host
 // (all, and after the NTLM handshake's 401s).
 func BenchmarkDetect(b *testing.B) {
-	f, hosts := startFleet(b, lab.Config{Hosts: 500, Scenario: "healthy", Seed: 1, Latency: 50 * time.Millisecond})
+	f, hosts := startFleet(b, lab.Config{Hosts: 500, Scenario: "mix", Seed: 1, Latency: 50 * time.Millisecond})
 	d := &remediate.Detector{Dial: dialer(labPassword), Parallel: 100}
 	b.ResetTimer()
 	start := time.Now()

@@ -280,3 +280,67 @@ func runProbeScriptOnLabHost(t *testing.T, addr, password, script string) []byte
 	}
 	return res.Stdout
 }
+
+// TestDiagnoseCutShortCapture: a capture that stops in the middle still gets a verdict,
+// probe-failed, naming what is missing.
+func TestDiagnoseCutShortCapture(t *testing.T) {
+	const password = "Lab-Passw0rd"
+	f := startFleet(t, lab.Config{Hosts: 1, Scenario: "affected", Password: password})
+	_, script, _ := runCLI(t, nil, "probe-script")
+	capture := runProbeScriptOnLabHost(t, f.Hosts()[0].Addr, password, script)
+	cut := capture[:bytes.Index(capture, []byte("##iisremedy-probe v1 begin events##"))+100]
+	path := writeFile(t, "probe.txt", string(cut))
+	code, stdout, stderr := runCLI(t, nil, "diagnose", path)
+	if code != exitAttention {
+		t.Errorf("exit %d, want %d; stderr %q", code, exitAttention, stderr)
+	}
+	if !strings.Contains(stdout, "probe-failed") || !strings.Contains(stdout, "events") {
+		t.Errorf("want probe-failed naming the events section:\n%s", stdout)
+	}
+}
+
+// TestDetectProgress: one plain line per host on a pipe, a bar on a terminal, nothing with
+// --quiet; the results always go to stdout.
+func TestDetectProgress(t *testing.T) {
+	f := startFleet(t, lab.Config{Hosts: 3, Scenario: "healthy"})
+	inv := fleetInventory(t, f)
+	env := func(string) string { return "Lab-Passw0rd" }
+	for _, tt := range []struct {
+		name  string
+		tty   bool
+		quiet bool
+		check func(t *testing.T, stderr string)
+	}{
+		{"pipe", false, false, func(t *testing.T, stderr string) {
+			if got := strings.Count(stderr, ": healthy\n"); got != 3 {
+				t.Errorf("want 3 progress lines, got %q", stderr)
+			}
+		}},
+		{"terminal", true, false, func(t *testing.T, stderr string) {
+			if !strings.Contains(stderr, "probing") || !strings.Contains(stderr, "\r") {
+				t.Errorf("want a redrawn progress bar, got %q", stderr)
+			}
+		}},
+		{"quiet", true, true, func(t *testing.T, stderr string) {
+			if stderr != "" {
+				t.Errorf("want nothing on stderr with --quiet, got %q", stderr)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ios, _, out, errOut := testStreams()
+			ios.stderrTTY = tt.tty
+			args := []string{"detect", "-i", inv}
+			if tt.quiet {
+				args = append(args, "-q")
+			}
+			if code := runWithEnv(context.Background(), args, ios, env); code != exitOK {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			if !strings.Contains(out.String(), "3 hosts: 3 healthy") {
+				t.Errorf("stdout %q", out)
+			}
+			tt.check(t, errOut.String())
+		})
+	}
+}

@@ -65,17 +65,18 @@ func writeReports(w io.Writer, format string, reports []hostReport) error {
 	}
 }
 
-// writeTable prints one line per host with the verdict and its first piece of evidence, then the
-// full evidence of every host that needs attention.
+// writeTable prints one line per host: the verdict and the finding it rests on, which is the
+// last sentence of the evidence (the earlier ones are the facts that lead to it; -o json and
+// -o markdown carry them all).
 func writeTable(w io.Writer, reports []hostReport) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tVERDICT\tEVIDENCE")
+	fmt.Fprintln(tw, "HOST\tVERDICT\tFINDING")
 	for _, r := range reports {
-		first := ""
-		if len(r.Evidence) > 0 {
-			first = r.Evidence[0]
+		finding := ""
+		if n := len(r.Evidence); n > 0 {
+			finding = r.Evidence[n-1]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", printable(r.Host), r.Verdict, printable(first))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", printable(r.Host), r.Verdict, printable(finding))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
