@@ -71,6 +71,7 @@ type Host struct {
 
 	addrPort  string
 	tlsConfig *tls.Config
+	legacyTLS bool
 	mu        sync.Mutex
 	http      *http.Server
 	closed    bool
@@ -228,6 +229,7 @@ func newHost(cfg Config, clock *win2003.Clock, i int, scenario string, addr neti
 		}
 		h.tlsConfig = tc
 		h.CertSHA256 = cert.Fingerprint
+		h.legacyTLS = cfg.TLSProfile == wsman.ProfileServer2003
 	}
 	return h, nil
 }
@@ -298,11 +300,20 @@ func (f *Fleet) Close() {
 	}
 }
 
-// WriteInventory writes one host:port a line, the inventory format iisremedy reads.
+// WriteInventory writes one host:port a line, the inventory format iisremedy reads. HTTPS hosts
+// carry the settings a client needs to trust them: https=true and the certificate's pin, plus
+// tls=legacy for the server2003 profile.
 func (f *Fleet) WriteInventory(w io.Writer) error {
 	var errs []error
 	for _, h := range f.hosts {
-		_, err := fmt.Fprintln(w, h.Addr)
+		line := h.Addr
+		if h.CertSHA256 != "" {
+			line += " https=true tls_fingerprint=" + h.CertSHA256
+			if h.legacyTLS {
+				line += " tls=legacy"
+			}
+		}
+		_, err := fmt.Fprintln(w, line)
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -314,7 +325,8 @@ type Manifest struct {
 	Hosts []ManifestHost `json:"hosts"`
 }
 
-// ManifestHost is one host of a Manifest; Host is written exactly as in the inventory.
+// ManifestHost is one host of a Manifest; Host is the host:port exactly as the inventory line
+// starts.
 type ManifestHost struct {
 	Host       string            `json:"host"`
 	Scenario   string            `json:"scenario"`

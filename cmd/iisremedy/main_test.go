@@ -344,3 +344,23 @@ func TestDetectProgress(t *testing.T) {
 		})
 	}
 }
+
+// TestDetectOverHTTPS: the lab's inventory of an HTTPS fleet pins each certificate; with the
+// server2003 profile (TLS 1.0, RC4/3DES, SHA-1 certificate) it also says tls=legacy, and detect
+// warns about it once.
+func TestDetectOverHTTPS(t *testing.T) {
+	for _, profile := range []string{"modern", "server2003"} {
+		t.Run(profile, func(t *testing.T) {
+			f := startFleet(t, lab.Config{Hosts: 2, Scenario: "affected", HTTPS: true, TLSProfile: profile})
+			inv := fleetInventory(t, f)
+			code, stdout, stderr := runCLI(t, map[string]string{"IISREMEDY_PASSWORD": "Lab-Passw0rd"}, "detect", "-i", inv)
+			if code != exitAttention || strings.Count(stdout, "  affected  ") != 2 {
+				t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
+			}
+			warned := strings.Count(stderr, "tls=legacy")
+			if (profile == "server2003") != (warned == 1) {
+				t.Errorf("profile %s: %d legacy warnings in %q", profile, warned, stderr)
+			}
+		})
+	}
+}
