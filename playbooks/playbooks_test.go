@@ -28,10 +28,10 @@ func TestEmbedded(t *testing.T) {
 		if pb.Name != n || pb.File != "embedded:"+n+".yaml" {
 			t.Errorf("%s: name %q file %q", n, pb.Name, pb.File)
 		}
-		if pb.Baseline.Version != MustParseVersion("6.0.3790.3959") || len(pb.Baseline.CoreFiles) != 23 || !pb.IsCore("IISUTIL.DLL") {
+		if pb.Baseline.Version != mustVersion(t, "6.0.3790.3959") || len(pb.Baseline.CoreFiles) != 23 || !pb.IsCore("IISUTIL.DLL") {
 			t.Errorf("%s: baseline %+v", n, pb.Baseline)
 		}
-		if e, ok := pb.Exception("seos.dll"); !ok || e.Version != MustParseVersion("6.0.3790.0") {
+		if e, ok := pb.Exception("seos.dll"); !ok || e.Version != mustVersion(t, "6.0.3790.0") {
 			t.Errorf("%s: seos.dll exception %+v", n, e)
 		}
 		if pb.Symptoms != (Symptoms{Log: "System", Source: "W3SVC", CrashEvent: 1009, DisableEvent: 1002, ExitCode: "ffffffff"}) {
@@ -64,11 +64,11 @@ func TestEmbedded(t *testing.T) {
 		}
 	}
 	pb, _ := Get("kb982666")
-	if len(pb.Triggers) != 1 || pb.Triggers[0].KB != "KB982666" || pb.Triggers[0].Files[0] != (FileVersion{"w3core.dll", MustParseVersion("6.0.3790.4693")}) {
+	if len(pb.Triggers) != 1 || pb.Triggers[0].KB != "KB982666" || pb.Triggers[0].Files[0] != (FileVersion{"w3core.dll", mustVersion(t, "6.0.3790.4693")}) {
 		t.Errorf("kb982666 triggers %+v", pb.Triggers)
 	}
 	pb, _ = Get("kb973917")
-	if len(pb.Triggers) != 1 || pb.Triggers[0].KB != "KB973917" || pb.Triggers[0].Files[0] != (FileVersion{"w3core.dll", MustParseVersion("6.0.3790.4614")}) {
+	if len(pb.Triggers) != 1 || pb.Triggers[0].KB != "KB973917" || pb.Triggers[0].Files[0] != (FileVersion{"w3core.dll", mustVersion(t, "6.0.3790.4614")}) {
 		t.Errorf("kb973917 triggers %+v", pb.Triggers)
 	}
 	if _, err := Get("nope"); err == nil || !strings.Contains(err.Error(), "kb973917, kb982666") {
@@ -188,7 +188,7 @@ func TestParseVersion(t *testing.T) {
 			t.Errorf("ParseVersion(%q) succeeded", s)
 		}
 	}
-	a, b := MustParseVersion("6.0.3790.1830"), MustParseVersion("6.0.3790.3959")
+	a, b := mustVersion(t, "6.0.3790.1830"), mustVersion(t, "6.0.3790.3959")
 	if !a.Less(b) || b.Less(a) || a.Compare(a) != 0 || b.Compare(a) != 1 {
 		t.Error("Compare is wrong")
 	}
@@ -204,4 +204,13 @@ func TestLanguageForLCID(t *testing.T) {
 			t.Errorf("LanguageForLCID(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+func mustVersion(t *testing.T, s string) Version {
+	t.Helper()
+	v, err := ParseVersion(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

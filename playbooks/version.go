@@ -30,16 +30,6 @@ func ParseVersion(s string) (Version, error) {
 	return v, nil
 }
 
-// MustParseVersion is ParseVersion for constants in code and tests; it panics on a bad
-// literal, never on input data.
-func MustParseVersion(s string) Version {
-	v, err := ParseVersion(s)
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
 // Compare returns -1, 0 or +1 as v is older than, equal to or newer than w.
 func (v Version) Compare(w Version) int {
 	for i := range v {
