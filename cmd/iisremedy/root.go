@@ -24,8 +24,8 @@ type globalOptions struct {
 
 const rootLong = `iisremedy finds Windows Server 2003 + IIS 6 hosts whose IIS binaries are older than the
 operating system's Service Pack 2 — the mismatch that update KB982666 (MS10-040), and KB973917
-before it, turn into worker processes dying at start — and re-applies SP2 where the symptoms are
-confirmed.
+before it, turn into worker processes dying at start — tells them from hosts whose pools crash
+for another reason, and warns about hosts that will break on the next patch night.
 
 EXIT STATUS
   0    all good
