@@ -200,7 +200,10 @@ func (s *Session) initialChunk() int {
 }
 
 // retryable says whether a failed op may be sent again. Command is never resent once it
-// may have reached the host; Send neither (stdin would be duplicated).
+// may have reached the host; Send neither (stdin would be duplicated); Receive neither: the
+// host may have handed over output whose reply was lost, and a second Receive would return
+// what follows as if nothing were missing. Such a failure is left to the caller, which knows
+// whether its whole command can run again (Error.Temporary).
 func retryable(op string, e *Error) bool {
 	if !e.transient {
 		return false
@@ -213,7 +216,7 @@ func retryable(op string, e *Error) bool {
 		return op != "command"
 	}
 	switch op {
-	case "receive", "signal", "delete":
+	case "signal", "delete":
 		return true
 	}
 	return false

@@ -387,18 +387,35 @@ func TestUnreachable(t *testing.T) {
 }
 
 func TestRetryTransient(t *testing.T) {
-	t.Run("receive dropped is retried", func(t *testing.T) {
+	t.Run("receive dropped is not retried", func(t *testing.T) {
 		srv := basicServer()
 		srv.DropConnection = func(n int64, r *http.Request) bool { return n == 3 } // create, command, receive
 		host, port := startWSMan(t, srv)
 		ns := &noSleep{}
 		s := dial(t, basicTarget(host, port), WithSleep(ns.sleep), WithRetry(3, 100*time.Millisecond))
-		r := run(t, s, "echo hi")
-		if string(r.Stdout) != "hi\r\n" {
-			t.Fatalf("stdout %q", r.Stdout)
+		_, err := s.Run(context.Background(), "echo hi")
+		checkErr(t, err, ClassUnreachable, ErrUnreachable)
+		var re *Error
+		if !errors.As(err, &re) || !re.Temporary() {
+			t.Fatalf("a dropped Receive should be a temporary error for the caller to judge: %v", err)
 		}
-		if len(ns.delays) != 1 || ns.delays[0] != 100*time.Millisecond {
-			t.Fatalf("backoff delays %v", ns.delays)
+		if len(ns.delays) != 0 || srv.Stats().Receives != 0 {
+			t.Fatalf("receive was retried: delays %v, receives %d", ns.delays, srv.Stats().Receives)
+		}
+	})
+	t.Run("delete dropped is retried", func(t *testing.T) {
+		srv := basicServer()
+		var dropNth atomic.Int64 // 0 until the shell is open
+		srv.DropConnection = func(i int64, r *http.Request) bool { return i == dropNth.Load() }
+		host, port := startWSMan(t, srv)
+		ns := &noSleep{}
+		s := dial(t, basicTarget(host, port), WithSleep(ns.sleep), WithRetry(3, 100*time.Millisecond))
+		dropNth.Store(srv.Stats().Requests + 1)
+		if err := s.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if len(ns.delays) != 1 || srv.Stats().Deletes != 1 {
+			t.Fatalf("delays %v, deletes %d", ns.delays, srv.Stats().Deletes)
 		}
 	})
 	t.Run("command dropped is not retried", func(t *testing.T) {

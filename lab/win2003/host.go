@@ -252,7 +252,8 @@ func (h *Host) Up() bool {
 	return h.up
 }
 
-// PowerChanged returns a channel that is closed at the host's next power change.
+// PowerChanged returns a channel that is closed at the host's next power change, after
+// Options.OnPowerChange has run for it.
 func (h *Host) PowerChanged() <-chan struct{} {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -333,14 +334,17 @@ func (h *Host) setPowerLocked(up bool) func() {
 		return func() {}
 	}
 	h.up = up
-	close(h.powerCh)
+	changed := h.powerCh
 	h.powerCh = make(chan struct{})
 	cb := h.opts.OnPowerChange
 	h.logf("power up=%v", up)
+	// The callback runs before the channel closes, so whoever waits on PowerChanged finds the
+	// fleet's listener already closed (down) or open again (up).
 	return func() {
 		if cb != nil {
 			cb(up)
 		}
+		close(changed)
 	}
 }
 

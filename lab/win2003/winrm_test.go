@@ -46,8 +46,12 @@ func serveWinRM(t *testing.T, h *win2003.Host) execer {
 			ch := h.PowerChanged()
 			select {
 			case <-ch:
-				srv.Reset()
-				ts.CloseClientConnections()
+				// Only a host that is down loses its shells and connections; reacting to the
+				// change back up would race with a client that already reconnected.
+				if !h.Up() {
+					srv.Reset()
+					ts.CloseClientConnections()
+				}
 			case <-t.Context().Done():
 				return
 			}
