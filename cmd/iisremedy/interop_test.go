@@ -83,7 +83,7 @@ func serveLab(t *testing.T, password string, args ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.TrimSpace(strings.SplitN(string(data), "\n", 2)[0])
+	return strings.Fields(string(data))[0] // host:port, then the line's settings
 }
 
 type pyCommand struct {
