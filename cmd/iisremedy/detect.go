@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -67,10 +68,11 @@ func detectRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts 
 		return err
 	}
 	findings := runDetect(ctx, ios, global, pbs, dialerFor(targets, password), inv.Hosts)
-	if err := ctx.Err(); err != nil {
+	// After an interrupt the hosts already probed are still reported; the others say why not.
+	if err := writeFindings(ios.Out, opts.Output, findings); err != nil {
 		return err
 	}
-	if err := writeFindings(ios.Out, opts.Output, findings); err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	return attentionFor(findings)
@@ -206,15 +208,15 @@ func targetFor(global *globalOptions, h remediate.InventoryHost) (remote.Target,
 	t.TLS.Fingerprint = h.TLSFingerprint
 	t.TLS.LegacyTLS = h.TLS == "legacy"
 	where := fmt.Sprintf("inventory line %d (%s)", h.Line, h.Entry)
-	switch {
-	case t.Auth != remote.AuthNegotiate && t.Auth != remote.AuthBasic:
+	if t.Auth == "kerberos" || t.Auth == "certificate" {
 		return t, usageErrorf("%s: auth=%s is not supported yet; use negotiate or basic", where, t.Auth)
-	case t.TLS.LegacyTLS && t.TLS.Fingerprint == "":
-		return t, usageErrorf("%s: tls=legacy needs tls_fingerprint=<sha256>: a Server 2003 certificate cannot be verified otherwise", where)
-	case (t.TLS.LegacyTLS || t.TLS.Fingerprint != "") && !t.HTTPS:
-		return t, usageErrorf("%s: tls settings need https=true", where)
-	case t.Auth == remote.AuthBasic && !t.HTTPS && !t.AllowUnencrypted:
-		return t, usageErrorf("%s: Basic over plain HTTP sends the password readable; use https=true, auth=negotiate, or --allow-unencrypted", where)
+	}
+	if err := t.Validate(); err != nil {
+		var re *remote.Error
+		if errors.As(err, &re) {
+			err = re.Err // the reason, without the "remote: dial" framing
+		}
+		return t, usageErrorf("%s: %v", where, err)
 	}
 	return t, nil
 }

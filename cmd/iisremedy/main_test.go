@@ -34,6 +34,7 @@ func writeFile(t *testing.T, name, content string) string {
 
 func TestBadInputExitsTwo(t *testing.T) {
 	badInventory := writeFile(t, "hosts.txt", "web01\nweb02:99999\n")
+	basicInClear := writeFile(t, "basic.txt", "# farm\nweb01 auth=basic\n")
 	badPlaybook := writeFile(t, "pb.yaml", "name: x\nbogus_field: 1\n")
 	notCapture := writeFile(t, "notes.txt", "hello, this is not a probe\n")
 	env := map[string]string{"IISREMEDY_PASSWORD": "pw"}
@@ -51,6 +52,7 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"bad output", []string{"detect", "-i", badInventory, "-o", "xml"}, `--output "xml"`},
 		{"missing inventory", []string{"detect", "-i", "/nonexistent/hosts.txt"}, "/nonexistent/hosts.txt"},
 		{"bad inventory line", []string{"detect", "-i", badInventory}, badInventory + ":2: host: port \"99999\""},
+		{"basic over http", []string{"detect", "-i", basicInClear}, "inventory line 2 (web01): basic authentication over plain http"},
 		{"bad playbook file", []string{"playbooks", "validate", badPlaybook}, badPlaybook + ":2: bogus_field"},
 		{"unknown playbook", []string{"playbooks", "show", "kb000000"}, "kb000000"},
 		{"not a capture", []string{"diagnose", notCapture}, notCapture + ": not an iisremedy probe capture"},
@@ -362,5 +364,31 @@ func TestDetectOverHTTPS(t *testing.T) {
 				t.Errorf("profile %s: %d legacy warnings in %q", profile, warned, stderr)
 			}
 		})
+	}
+}
+
+// TestDetectInterrupted: an interrupt still reports every host (those not probed say why) and
+// exits 130.
+func TestDetectInterrupted(t *testing.T) {
+	f := startFleet(t, lab.Config{Hosts: 2, Scenario: "healthy"})
+	inv := fleetInventory(t, f)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ios, _, out, errOut := testStreams()
+	code := runWithEnv(ctx, []string{"detect", "-i", inv, "-o", "json"}, ios, func(string) string { return "Lab-Passw0rd" })
+	if code != exitInterrupted {
+		t.Errorf("exit %d, want %d", code, exitInterrupted)
+	}
+	var got jsonOutput
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || len(got.Hosts) != 2 {
+		t.Fatalf("want both hosts reported: %v\n%s", err, out)
+	}
+	for _, h := range got.Hosts {
+		if h.Verdict != playbooks.ProbeFailed || h.Error == nil || !strings.Contains(*h.Error, "canceled") {
+			t.Errorf("%s: %s, %v", h.Host, h.Verdict, h.Error)
+		}
+	}
+	if !strings.Contains(errOut.String(), "interrupted") {
+		t.Errorf("stderr %q", errOut)
 	}
 }
