@@ -50,16 +50,17 @@ func (w *signalWriter) String() string {
 }
 
 // serveLab runs `iisremedy lab serve args...` in-process until the test ends and returns the
-// inventory's first host:port.
-func serveLab(t *testing.T, password string, args ...string) string {
+// paths of the inventory and the manifest it wrote.
+func serveLab(t *testing.T, password string, args ...string) (inventory, manifest string) {
 	t.Helper()
 	dir := t.TempDir()
 	inv := filepath.Join(dir, "hosts.txt")
+	manifest = filepath.Join(dir, "manifest.json")
 	ctx, cancel := context.WithCancel(context.Background())
 	errOut := &signalWriter{mark: "interrupt to stop", ready: make(chan struct{})}
 	ios := &ioStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: errOut}
 	done := make(chan exitCode, 1)
-	argv := append([]string{"lab", "serve", "--inventory", inv}, args...)
+	argv := append([]string{"lab", "serve", "--inventory", inv, "--manifest", manifest}, args...)
 	go func() {
 		done <- runWithEnv(ctx, argv, ios, func(k string) string {
 			if k == "IISREMEDY_PASSWORD" {
@@ -79,7 +80,13 @@ func serveLab(t *testing.T, password string, args ...string) string {
 	case code := <-done:
 		t.Fatalf("lab serve exited %d: %s", code, errOut.String())
 	}
-	data, err := os.ReadFile(inv)
+	return inv, manifest
+}
+
+// firstHost returns the host:port of an inventory file's first line.
+func firstHost(t *testing.T, inventory string) string {
+	t.Helper()
+	data, err := os.ReadFile(inventory)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +184,8 @@ func TestPywinrmInterop(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			const password = "Interop-Passw0rd"
-			addr := serveLab(t, password, append(tt.args, "--hosts", "1", "--scenario", "affected")...)
+			inv, _ := serveLab(t, password, append(tt.args, "--hosts", "1", "--scenario", "affected")...)
+			addr := firstHost(t, inv)
 			res := runPywinrm(t, tt.scheme+"://"+addr+"/wsman", tt.transport, tt.encryption, password, cmds)
 			if len(res) != len(cmds) {
 				t.Fatalf("%d results, want %d", len(res), len(cmds))

@@ -392,3 +392,34 @@ func TestDetectInterrupted(t *testing.T) {
 		t.Errorf("stderr %q", errOut)
 	}
 }
+
+// TestDetectAgainstLabServe: `lab serve --scenario mix` in one process, `detect` over NTLM with
+// message encryption against its inventory; every verdict is the manifest's.
+func TestDetectAgainstLabServe(t *testing.T) {
+	const password = "Serve-Passw0rd"
+	inv, manifestPath := serveLab(t, password, "--hosts", "30", "--scenario", "mix", "--seed", "9", "--first-addr", "127.0.80.1")
+	code, stdout, stderr := runCLI(t, map[string]string{"IISREMEDY_PASSWORD": password}, "detect", "-i", inv, "-o", "json")
+	if code != exitAttention {
+		t.Errorf("exit %d, want %d; stderr %s", code, exitAttention, stderr)
+	}
+	var got jsonOutput
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(manifestPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want lab.Manifest
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Hosts) != 30 || len(want.Hosts) != 30 {
+		t.Fatalf("%d hosts detected, %d in the manifest, want 30", len(got.Hosts), len(want.Hosts))
+	}
+	for i, w := range want.Hosts {
+		if got.Hosts[i].Host != w.Host || got.Hosts[i].Verdict != w.Verdict {
+			t.Errorf("%s (%s): got %s %s, want %s", w.Host, w.Scenario, got.Hosts[i].Host, got.Hosts[i].Verdict, w.Verdict)
+		}
+	}
+}
