@@ -157,22 +157,41 @@ func readInventory(path string) (*remediate.Inventory, error) {
 }
 
 // targetsFor builds every host's WinRM target, with the host's own settings over the command
-// line's, so that bad settings are reported before any password is asked or host touched.
+// line's, so that bad settings are reported before any password is asked or host touched. The
+// security downgrades the targets allow are printed once per kind, naming the hosts.
 func targetsFor(ios *ioStreams, global *globalOptions, hosts []remediate.InventoryHost) (map[string]remote.Target, error) {
 	targets := make(map[string]remote.Target, len(hosts))
-	legacy := false
+	var kinds []string
+	hostsOf := map[string][]string{}
 	for _, h := range hosts {
 		t, err := targetFor(global, h)
 		if err != nil {
 			return nil, err
 		}
 		targets[h.Entry] = t
-		legacy = legacy || t.TLS.LegacyTLS
+		for _, w := range t.Warnings() {
+			kind := strings.TrimPrefix(w, t.Host+": ")
+			if hostsOf[kind] == nil {
+				kinds = append(kinds, kind)
+			}
+			hostsOf[kind] = append(hostsOf[kind], h.Entry)
+		}
 	}
-	if legacy && !global.Quiet {
-		fmt.Fprintln(ios.ErrOut, "warning: tls=legacy lets TLS 1.0 with 3DES/RC4 through for Server 2003 hosts; their certificates are trusted by the pinned fingerprint only")
+	if !global.Quiet {
+		for _, kind := range kinds {
+			fmt.Fprintf(ios.ErrOut, "warning: %s: %s\n", kind, hostList(hostsOf[kind]))
+		}
 	}
 	return targets, nil
+}
+
+// hostList names a few hosts and counts the rest.
+func hostList(hosts []string) string {
+	const shown = 3
+	if len(hosts) <= shown {
+		return strings.Join(hosts, ", ")
+	}
+	return fmt.Sprintf("%s and %d more hosts", strings.Join(hosts[:shown], ", "), len(hosts)-shown)
 }
 
 // dialerFor returns the function that opens a WinRM session to an inventory host.

@@ -359,7 +359,7 @@ func TestDetectOverHTTPS(t *testing.T) {
 			if code != exitAttention || strings.Count(stdout, "  affected  ") != 2 {
 				t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
 			}
-			warned := strings.Count(stderr, "tls=legacy")
+			warned := strings.Count(stderr, "warning: legacy TLS enabled (TLS 1.0, RSA key exchange, 3DES/RC4 suites): ")
 			if (profile == "server2003") != (warned == 1) {
 				t.Errorf("profile %s: %d legacy warnings in %q", profile, warned, stderr)
 			}
