@@ -130,6 +130,23 @@ func (e *Error) Is(target error) bool {
 	return target == ErrFault && e.Code != 0
 }
 
+// Hint suggests what the user can do about an error of this class ("" if nothing useful).
+func (e *Error) Hint() string {
+	switch e.Class {
+	case ClassUnreachable:
+		return "check the host is up and WinRM listens (winrm quickconfig; port 5985/5986 open)"
+	case ClassAuth:
+		return "check user and password, and that the auth scheme is enabled (winrm get winrm/config/service/auth)"
+	case ClassTLS:
+		return "check the CA or the pinned certificate fingerprint; Server 2003 hosts need legacy TLS with a pin"
+	case ClassQuota:
+		return "close other WinRM shells for this user or raise MaxShellsPerUser/MaxConcurrentOperationsPerUser"
+	case ClassTimeout:
+		return "the host did not answer in time; raise the timeout or check the host's load"
+	}
+	return ""
+}
+
 // Fault is a WS-Management SOAP fault as read from the reply XML.
 type Fault struct {
 	Code    uint32 // f:WSManFault/@Code or p:MSFT_WmiError/p:error_Code
@@ -230,19 +247,34 @@ func isDialError(err error) bool {
 	return errors.As(err, &de)
 }
 
-// redact replaces every occurrence of secret in err's text. It keeps the class and code
-// of an *Error and returns err unchanged when the secret does not occur.
+// redact replaces every occurrence of secret in err's text. It keeps the class and code of an
+// *Error, and errors.Is still sees the sentinels of the cause (ErrEnvelopeTooLarge,
+// context.Canceled, ...), whose text may be redacted too when the secret is short. err is
+// returned unchanged when the secret does not occur.
 func redact(err error, secret string) error {
 	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
 		return err
+	}
+	hide := func(e error) error {
+		return &redactedError{msg: strings.ReplaceAll(e.Error(), secret, "[redacted]"), orig: e}
 	}
 	var re *Error
 	if errors.As(err, &re) {
 		c := *re
 		if c.Err != nil {
-			c.Err = errors.New(strings.ReplaceAll(c.Err.Error(), secret, "[redacted]"))
+			c.Err = hide(c.Err)
 		}
 		return &c
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), secret, "[redacted]"))
+	return hide(err)
 }
+
+// redactedError is an error whose text had a secret removed. It has no Unwrap, so the original
+// text cannot be reached; Is answers for the original chain.
+type redactedError struct {
+	msg  string
+	orig error
+}
+
+func (r *redactedError) Error() string        { return r.msg }
+func (r *redactedError) Is(target error) bool { return errors.Is(r.orig, target) }

@@ -211,6 +211,9 @@ func (t *ntlmTransport) exchange(ctx context.Context, c *ntlmConn, op string, bo
 		}
 		return plain, reusable, nil
 	}
+	// A clear-text reply (413 or 503 from HTTP.sys, a 401) means the host never unsealed the
+	// request: its RC4 stream and sequence number are now one message behind ours, so the
+	// connection cannot carry another sealed message.
 	switch resp.StatusCode {
 	case http.StatusOK:
 		return nil, false, &Error{Class: ClassProtocol, Op: op, Host: t.target.Host, reached: true,
@@ -220,7 +223,7 @@ func (t *ntlmTransport) exchange(ctx context.Context, c *ntlmConn, op string, bo
 		e.Err = fmt.Errorf("%w: %v", errAuthLost, e.Err)
 		return nil, false, e
 	}
-	return nil, reusable, replyError(op, t.target.Host, resp.StatusCode, rbody)
+	return nil, false, replyError(op, t.target.Host, resp.StatusCode, rbody)
 }
 
 // unseal parses the multipart/encrypted body and decrypts and verifies its part(s).
@@ -305,10 +308,8 @@ func (t *ntlmTransport) do(ctx context.Context, c *ntlmConn, op string, h http.H
 	}
 	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set("Connection", "Keep-Alive")
-	if len(body) > 0 {
+	if len(body) > 0 { // an empty POST still gets "Content-Length: 0" from req.Write
 		req.Body = io.NopCloser(bytes.NewReader(body))
-	} else {
-		req.Header.Set("Content-Length", "0")
 	}
 	t.d.st.requests.Add(1)
 	if err := req.Write(c.bw); err != nil {
@@ -330,6 +331,11 @@ func (t *ntlmTransport) do(ctx context.Context, c *ntlmConn, op string, h http.H
 			return nil, nil, re
 		}
 		return nil, nil, classifyTransport(ctx, op, t.target.Host, err, true)
+	}
+	if !stop() {
+		// ctx ended and its deadline-breaking func has run or is running: it could still hit
+		// the connection after it went back to the pool, so it must not be reused.
+		return nil, nil, classifyTransport(ctx, op, t.target.Host, ctx.Err(), true)
 	}
 	_ = c.nc.SetDeadline(time.Time{})
 	return resp, rbody, nil

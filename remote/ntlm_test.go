@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -207,5 +207,37 @@ func TestMasterzenClientThroughOurTransporter(t *testing.T) {
 	if tr.Stats().Handshakes > defaultNTLMConns {
 		t.Fatalf("%d handshakes", tr.Stats().Handshakes)
 	}
-	_ = errors.New
+}
+
+// TestNTLMClearTextReplyDropsConnection: a clear-text answer to a sealed request (here a 503
+// from HTTP.sys) means the host never unsealed it, so the connection's RC4 streams are out of
+// step. The retried Receive must go out on a freshly authenticated connection.
+func TestNTLMClearTextReplyDropsConnection(t *testing.T) {
+	srv := ntlmServer()
+	var sealed atomic.Int64
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Requests without Authorization carry sealed messages: 1 Create, 2 Command, 3 Receive.
+		if r.Header.Get("Authorization") == "" && sealed.Add(1) == 3 {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		srv.ServeHTTP(w, r)
+	})
+	ts := httptest.NewUnstartedServer(h)
+	srv.Configure(ts.Config)
+	ts.Start()
+	defer ts.Close()
+	host, port := hostPort(t, ts.Listener.Addr())
+	ns := &noSleep{}
+	s := dial(t, ntlmTarget(host, port), WithSleep(ns.sleep))
+	if r := run(t, s, "echo after 503"); string(r.Stdout) != "after 503\r\n" {
+		t.Fatalf("stdout %q", r.Stdout)
+	}
+	if len(ns.delays) != 1 {
+		t.Fatalf("retries %v, want one", ns.delays)
+	}
+	if st := s.Stats(); st.Handshakes != 2 {
+		t.Fatalf("%d handshakes, want 2 (the 503'd connection replaced)", st.Handshakes)
+	}
 }

@@ -2,17 +2,22 @@ package remote
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
-// sample returns the payload of a captured reply in /work/shared/samples/soap (line 1 is provenance).
+// sample returns the payload of a captured Windows reply kept in lab/wsman/testdata/soap
+// (line 1 is provenance).
 func sample(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("/work/shared/samples/soap", name))
+	b, err := os.ReadFile(filepath.Join("..", "lab", "wsman", "testdata", "soap", name))
 	if err != nil {
-		t.Skipf("sample not available: %v", err)
+		t.Fatal(err)
 	}
 	if i := bytes.IndexByte(b, '\n'); i >= 0 {
 		b = b[i+1:]
@@ -68,14 +73,56 @@ func TestParseSamples(t *testing.T) {
 	}
 }
 
-func TestParsersNeverPanic(t *testing.T) {
-	inputs := [][]byte{nil, []byte("<"), []byte("<a>"), []byte("not xml"), []byte("<?xml version='1.0'?>"),
-		[]byte(`<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault/></s:Body></s:Envelope>`)}
+// TestHostileRepliesAreErrors feeds replies a broken or hostile host could send: each parser
+// returns an error (never a panic, never an empty ID taken for a real one).
+func TestHostileRepliesAreErrors(t *testing.T) {
+	inputs := []string{"", "<", "<a>", "not xml", "<?xml version='1.0'?>", "<a></b>",
+		`<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault/></s:Body></s:Envelope>`,
+		`<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body/></s:Envelope>`,
+		strings.Replace(string(sample(t, "masterzen_create_shell_response.xml")), ">", ">\x00", 1),
+		strings.Replace(string(sample(t, "masterzen_command_response.xml")), "</rsp:CommandId>", "&quot;&lt;x</rsp:CommandId>", 1),
+	}
 	for _, in := range inputs {
-		_ = scanEnvelope(in)
-		_, _ = parseShellID(in)
-		_, _ = parseCommandID(in)
-		_, _, _ = parseReceive(in, &bytes.Buffer{}, &bytes.Buffer{})
-		_ = replyError("op", "h", 500, in)
+		if id, err := parseShellID([]byte(in)); err == nil {
+			t.Errorf("parseShellID(%.60q) = %q, want an error", in, id)
+		}
+		if id, err := parseCommandID([]byte(in)); err == nil {
+			t.Errorf("parseCommandID(%.60q) = %q, want an error", in, id)
+		}
+		if sc := scanEnvelope([]byte(in)); sc.fault != nil && sc.fault.Code != 0 {
+			t.Errorf("scanEnvelope(%.60q) found fault code %d", in, sc.fault.Code)
+		}
+		if e := replyError("receive", "h", 500, []byte(in)); e.Code != 0 || e.Class != ClassProtocol && e.Class != ClassFault {
+			t.Errorf("replyError(500, %.60q) = %v, want a protocol error or a fault without code", in, e)
+		}
+		// masterzen's Receive parser ignores decode errors (receiveAll checks the envelope first);
+		// garbage must at least never read as a finished command.
+		if done, _, _ := parseReceive([]byte(in), &bytes.Buffer{}, &bytes.Buffer{}); done {
+			t.Errorf("parseReceive(%.60q) reports Done", in)
+		}
+	}
+}
+
+// TestRedactKeepsSentinels: a short password can occur in any error text; redacting it must
+// not break the decisions taken on the error (413 adaptation, cancellation, fault codes).
+func TestRedactKeepsSentinels(t *testing.T) {
+	e := replyError("send", "h", 413, nil)
+	got := redact(e, "e") // "e" occurs in the 413 text
+	if strings.Contains(got.Error(), "e") && !strings.Contains(got.Error(), "[redacted]") {
+		t.Fatalf("not redacted: %v", got)
+	}
+	var re *Error
+	if !errors.As(got, &re) || re.Code != CodeEnvelopeTooLarge || re.Class != ClassFault {
+		t.Fatalf("class or code lost: %#v", got)
+	}
+	if !errors.Is(got, ErrEnvelopeTooLarge) || !errors.Is(got, ErrFault) {
+		t.Fatalf("sentinels lost: %v", got)
+	}
+	plain := redact(fmt.Errorf("dial secret-host: %w", context.Canceled), "secret")
+	if strings.Contains(plain.Error(), "secret") || !errors.Is(plain, context.Canceled) {
+		t.Fatalf("plain error: %v, is canceled %v", plain, errors.Is(plain, context.Canceled))
+	}
+	if errors.Unwrap(plain) != nil {
+		t.Fatal("the unredacted text is reachable through Unwrap")
 	}
 }

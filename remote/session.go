@@ -560,20 +560,3 @@ func (s *Session) sendData(ctx context.Context, cmdID string, data []byte, end b
 		}
 	}
 }
-
-// Hint suggests what the user can do about an error of this class ("" if nothing useful).
-func (e *Error) Hint() string {
-	switch e.Class {
-	case ClassUnreachable:
-		return "check the host is up and WinRM listens (winrm quickconfig; port 5985/5986 open)"
-	case ClassAuth:
-		return "check user and password, and that the auth scheme is enabled (winrm get winrm/config/service/auth)"
-	case ClassTLS:
-		return "check the CA or the pinned certificate fingerprint; Server 2003 hosts need legacy TLS with a pin"
-	case ClassQuota:
-		return "close other WinRM shells for this user or raise MaxShellsPerUser/MaxConcurrentOperationsPerUser"
-	case ClassTimeout:
-		return "the host did not answer in time; raise the timeout or check the host's load"
-	}
-	return ""
-}

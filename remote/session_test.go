@@ -3,9 +3,12 @@ package remote
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -183,12 +186,11 @@ func TestCancelMidCommandSignalsAndDeletes(t *testing.T) {
 		<-receiving // a Receive long-poll is in flight
 		cancel()
 	}()
-	r, err := s.Run(ctx, "wait forever")
+	_, err := s.Run(ctx, "wait forever")
 	checkErr(t, err, ClassCanceled, ErrCanceled)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("errors.Is(err, context.Canceled) = false: %v", err)
 	}
-	_ = r
 	<-h.ended // the host process was terminated
 	st := srv.Stats()
 	if st.Signals < 1 || st.Deletes != 1 || st.Shells != 0 {
@@ -439,10 +441,9 @@ func TestRetryTransient(t *testing.T) {
 		host, port := hostPort(t, ts.Listener.Addr())
 		ns := &noSleep{}
 		s := dial(t, basicTarget(host, port), WithSleep(ns.sleep), WithRetry(3, time.Second))
-		if len(ns.delays) != 2 || ns.delays[1] != 2*time.Second {
-			t.Fatalf("delays %v", ns.delays)
+		if len(ns.delays) != 2 || ns.delays[1] != 2*time.Second || s.ShellID() == "" {
+			t.Fatalf("delays %v, shell %q", ns.delays, s.ShellID())
 		}
-		_ = s
 		ts2 := httptest.NewServer(wrap503(srv, 100))
 		defer ts2.Close()
 		h2, p2 := hostPort(t, ts2.Listener.Addr())
@@ -514,6 +515,9 @@ func TestValidate(t *testing.T) {
 		{"negotiate over http", func(*Target) {}, false},
 		{"no host", func(t *Target) { t.Host = "" }, true},
 		{"url as host", func(t *Target) { t.Host = "http://h/" }, true},
+		{"port in host", func(t *Target) { t.Host = "h:5985" }, true},
+		{"bracketed ipv6", func(t *Target) { t.Host = "[::1]" }, true},
+		{"ipv6", func(t *Target) { t.Host = "::1" }, false},
 		{"no user", func(t *Target) { t.User = "" }, true},
 		{"bad auth", func(t *Target) { t.Auth = "kerberos" }, true},
 		{"basic http", func(t *Target) { t.Auth = "basic" }, true},
@@ -547,5 +551,68 @@ func TestIsoDuration(t *testing.T) {
 		if got := isoDuration(d); got != want {
 			t.Errorf("%v: %s, want %s", d, got, want)
 		}
+	}
+}
+
+// TestStalledReplyBodyTimesOut: a host that sends the headers of a reply and then nothing
+// more is given up on after the response timeout, not after the caller's (much longer) deadline.
+func TestStalledReplyBodyTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
+		w.Header().Set("Content-Length", "1000")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "<s:Envelope")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer ts.Close()
+	host, port := hostPort(t, ts.Listener.Addr())
+	tg := basicTarget(host, port)
+	tg.OperationTimeout, tg.ResponseGrace = 100*time.Millisecond, 100*time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := Dial(ctx, tg, WithRetry(1, 0))
+	checkErr(t, err, ClassTimeout, ErrTimeout)
+	if ctx.Err() != nil {
+		t.Fatalf("only the caller's deadline ended the wait: %v", err)
+	}
+}
+
+func TestTargetSecretsStayOutOfLogsAndJSON(t *testing.T) {
+	tg := Target{Host: "web01", User: `CORP\admin`, Password: testPassword}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("dial", "target", tg, "ptr", &tg)
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("dial", "target", tg)
+	noSecret(t, buf.String())
+	if !strings.Contains(buf.String(), "web01") {
+		t.Fatalf("the log lines do not describe the target: %s", buf.String())
+	}
+	b, err := json.Marshal(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noSecret(t, string(b))
+}
+
+// TestEchoedCredentialsStayOutOfErrors: a stray HTTP server that echoes the request must not
+// get the Basic credentials, encoded or not, into the error text.
+func TestEchoedCredentialsStayOutOfErrors(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = fmt.Fprintf(w, "echo: %s", r.Header.Get("Authorization"))
+	}))
+	defer ts.Close()
+	host, port := hostPort(t, ts.Listener.Addr())
+	tg := basicTarget(host, port)
+	_, err := Dial(context.Background(), tg)
+	checkErr(t, err, ClassProtocol, ErrProtocol)
+	token := base64.StdEncoding.EncodeToString([]byte(tg.User + ":" + tg.Password))
+	if strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), "echo: Basic [redacted]") {
+		t.Fatalf("error %q", err)
 	}
 }

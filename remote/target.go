@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -45,16 +46,16 @@ type TLSOptions struct {
 	Insecure bool
 }
 
-// Target is one WinRM endpoint and how to talk to it. Its String, GoString and Format
-// never show the password.
+// Target is one WinRM endpoint and how to talk to it. Its String, GoString, Format, LogValue
+// and JSON form never show the password.
 type Target struct {
 	Host  string
 	Port  int    // 0: 5985 for HTTP, 5986 for HTTPS
 	HTTPS bool   // use https://
 	Auth  string // "negotiate" (default; "ntlm" is an alias) or "basic"
 	User  string // "user", "DOMAIN\user" or "user@domain"
-	// Password is never printed by this package.
-	Password string
+	// Password is never printed by this package, nor marshalled to JSON.
+	Password string `json:"-"`
 	TLS      TLSOptions
 	// AllowUnencrypted permits Basic over plain HTTP (credentials and data in clear).
 	AllowUnencrypted bool
@@ -177,6 +178,9 @@ func (t Target) Format(f fmt.State, verb rune) {
 	}
 }
 
+// LogValue makes slog print String: without it a JSON handler would marshal every field.
+func (t Target) LogValue() slog.Value { return slog.StringValue(t.String()) }
+
 // Warnings lists the security downgrades this Target asks for, for the caller to show
 // (this package never prints). Empty for a fully verified, encrypted connection.
 func (t Target) Warnings() []string {
@@ -201,8 +205,11 @@ func (t Target) Validate() error {
 	if t.Host == "" {
 		return bad("no host")
 	}
-	if strings.ContainsAny(t.Host, "/?#@ ") {
+	if strings.ContainsAny(t.Host, "/?#@ []") {
 		return bad("host %q is not a host name or address", t.Host)
+	}
+	if strings.Contains(t.Host, ":") && net.ParseIP(t.Host) == nil {
+		return bad("host %q is not a host name or address (the port goes in Port)", t.Host)
 	}
 	if t.Port < 0 || t.Port > 65535 {
 		return bad("port %d out of range", t.Port)
@@ -244,15 +251,9 @@ func parseFingerprint(s string) ([]byte, error) {
 	return b, nil
 }
 
-// Fingerprint returns the SHA-256 fingerprint of a DER certificate as lower-case hex, the
-// form TLSOptions.Fingerprint accepts.
-func Fingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:])
-}
-
-// legacySuites are what Server 2003 (without KB948963) offers: RSA key exchange with 3DES
-// or RC4; AES-CBC RSA suites follow for hosts that have the update.
+// legacySuites serve Server 2003 hosts: RSA key exchange with AES-CBC (hosts with KB948963),
+// 3DES or RC4 (hosts without it), then modern ECDHE suites so that a host that was upgraded
+// still gets forward secrecy. Go offers the RSA, 3DES and RC4 suites only when listed.
 var legacySuites = []uint16{
 	tls.TLS_RSA_WITH_AES_128_CBC_SHA,
 	tls.TLS_RSA_WITH_AES_256_CBC_SHA,

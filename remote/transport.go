@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -77,7 +78,8 @@ func newTransport(t Target) (transport, error) {
 // Transporter adapts a transport to masterzen's winrm.Transporter, so that a winrm.Client
 // built with Parameters.TransportDecorator posts through it.
 type Transporter struct {
-	tr transport
+	tr     transport
+	secret string // redacted from errors, as Session does
 }
 
 var _ winrm.Transporter = (*Transporter)(nil)
@@ -91,14 +93,14 @@ func NewTransporter(t Target) (*Transporter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Transporter{tr: tr}, nil
+	return &Transporter{tr: tr, secret: t.Password}, nil
 }
 
 // Post sends message and returns the reply of a 200 answer. It has no context (the
 // winrm.Transporter signature); Session methods use a cancellable path.
 func (x *Transporter) Post(_ *winrm.Client, message *soap.SoapMessage) (string, error) {
 	b, err := x.tr.roundTrip(context.Background(), "post", []byte(message.String()))
-	return string(b), err
+	return string(b), redact(err, x.secret)
 }
 
 // Transport is a no-op: the Target, not the winrm.Endpoint, configures the connection.
@@ -170,6 +172,7 @@ type basicTransport struct {
 	d      *dialer
 	client *http.Client
 	tr     *http.Transport
+	token  string // base64 "user:password" of the Authorization header
 }
 
 func newBasicTransport(t Target, d *dialer) *basicTransport {
@@ -186,7 +189,11 @@ func newBasicTransport(t Target, d *dialer) *basicTransport {
 		ResponseHeaderTimeout: t.responseTimeout(),
 		DisableCompression:    true,
 	}
-	return &basicTransport{target: t, d: d, tr: tr, client: &http.Client{Transport: tr}}
+	// Timeout also bounds reading the body: a host that sends headers and then stalls would
+	// otherwise hold the caller until its context ends (the NTLM transport's deadline covers
+	// the whole exchange the same way).
+	return &basicTransport{target: t, d: d, tr: tr, client: &http.Client{Transport: tr, Timeout: t.responseTimeout()},
+		token: base64.StdEncoding.EncodeToString([]byte(t.User + ":" + t.Password))}
 }
 
 func (b *basicTransport) stats() Stats { return b.d.st.snapshot() }
@@ -213,6 +220,9 @@ func (b *basicTransport) roundTrip(ctx context.Context, op string, body []byte) 
 		return nil, classifyTransport(ctx, op, b.target.Host, err, true)
 	}
 	if resp.StatusCode != http.StatusOK {
+		// Something else than WinRM may echo the request; the error quotes the body, and the
+		// encoded credentials would escape the password redaction.
+		reply = bytes.ReplaceAll(reply, []byte(b.token), []byte("[redacted]"))
 		return nil, replyError(op, b.target.Host, resp.StatusCode, reply)
 	}
 	return reply, nil
@@ -269,7 +279,6 @@ func snippet(b []byte) string {
 // envelopeScan is what one pass over a reply envelope finds.
 type envelopeScan struct {
 	ok           bool // well-formed XML with at least one element
-	action       string
 	fault        *Fault
 	streams      int
 	commandState bool
@@ -339,8 +348,6 @@ func scanEnvelope(body []byte) envelopeScan {
 			}
 			text := strings.TrimSpace(string(t))
 			switch {
-			case name == "Action" && parent == "Header":
-				sc.action = text
 			case !inFault:
 			case name == "Value" && parent == "Subcode" && f.Subcode == "":
 				f.Subcode = text

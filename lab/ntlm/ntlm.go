@@ -132,7 +132,9 @@ func (c *Config) dnsComputer() string {
 	return c.DNSComputer
 }
 
-// Server is one handshake in progress (one per connection and authentication attempt).
+// Server is one handshake in progress (one per connection and authentication attempt). It
+// verifies at most one AUTHENTICATE_MESSAGE per CHALLENGE, so a captured AUTHENTICATE cannot be
+// replayed against it and a wrong password cannot be retried against the same challenge.
 type Server struct {
 	cfg       Config
 	negotiate []byte
@@ -209,11 +211,14 @@ type Result struct {
 	Session                   *Session
 }
 
-// Authenticate verifies an AUTHENTICATE_MESSAGE (§3.2.5.1.2) and derives the session keys.
+// Authenticate verifies an AUTHENTICATE_MESSAGE (§3.2.5.1.2) and derives the session keys. It
+// consumes the challenge: a second call returns ErrState until Challenge is called again.
 func (s *Server) Authenticate(msg []byte) (*Result, error) {
 	if s.challenge == nil {
 		return nil, ErrState
 	}
+	challenge := s.challenge
+	s.challenge = nil
 	if !isMessage(msg, typeAuthenticate) || len(msg) < 64 {
 		return nil, ErrMalformed
 	}
@@ -267,7 +272,12 @@ func (s *Server) Authenticate(msg []byte) (*Result, error) {
 	}
 	sessionBaseKey := hmacMD5(key, proof)
 	exported := sessionBaseKey // KeyExchangeKey = SessionBaseKey for NTLMv2 (§3.4.5.1)
-	if flags&FlagKeyExch != 0 && len(encKey) == 16 {
+	if flags&FlagKeyExch != 0 {
+		// With KEY_EXCH the client chose the session key and sent it encrypted (§3.1.5.1.2);
+		// without it both sides would derive different keys and every message would fail.
+		if len(encKey) != 16 {
+			return nil, ErrMalformed
+		}
 		exported = rc4Once(sessionBaseKey, encKey)
 	}
 	// MIC (§3.1.5.1.2): present when the client's AV pairs carry MsvAvFlags bit 0x2.
@@ -278,7 +288,7 @@ func (s *Server) Authenticate(msg []byte) (*Result, error) {
 		}
 		zeroed := append([]byte(nil), msg...)
 		copy(zeroed[micOff:micOff+16], make([]byte, 16))
-		if !hmac.Equal(msg[micOff:micOff+16], hmacMD5(exported, s.negotiate, s.challenge, zeroed)) {
+		if !hmac.Equal(msg[micOff:micOff+16], hmacMD5(exported, s.negotiate, challenge, zeroed)) {
 			return nil, ErrBadMIC
 		}
 	}

@@ -263,3 +263,35 @@ func TestBadMIC(t *testing.T) {
 		t.Fatalf("err %v, want ErrBadMIC", err)
 	}
 }
+
+func TestAuthenticateConsumesChallenge(t *testing.T) {
+	s := vectorServer(t)
+	nt := append(unhex(t, vecNTProofStr), unhex(t, vecTemp)...)
+	msg := authenticateMessage(vecFlags, nil, nt, "Domain", "User", "COMPUTER", unhex(t, vecEncryptedKey))
+	if _, err := s.Authenticate(msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(msg); !errors.Is(err, ErrState) {
+		t.Fatalf("replayed AUTHENTICATE: %v, want ErrState", err)
+	}
+	// A failed attempt consumes the challenge too: no second guess against it.
+	s = vectorServer(t)
+	if _, err := s.Authenticate(authenticateMessage(vecFlags, nil, nt, "Domain", "Guest", "COMPUTER", nil)); !errors.Is(err, ErrUnknownUser) {
+		t.Fatalf("first attempt: %v", err)
+	}
+	if _, err := s.Authenticate(msg); !errors.Is(err, ErrState) {
+		t.Fatalf("second attempt: %v, want ErrState", err)
+	}
+}
+
+func TestKeyExchangeWithoutKeyIsMalformed(t *testing.T) {
+	s := vectorServer(t)
+	nt := append(unhex(t, vecNTProofStr), unhex(t, vecTemp)...)
+	if vecFlags&FlagKeyExch == 0 {
+		t.Fatal("the vector flags must ask for KEY_EXCH")
+	}
+	_, err := s.Authenticate(authenticateMessage(vecFlags, nil, nt, "Domain", "User", "COMPUTER", nil))
+	if !errors.Is(err, ErrMalformed) {
+		t.Fatalf("KEY_EXCH without EncryptedRandomSessionKey: %v, want ErrMalformed", err)
+	}
+}

@@ -10,8 +10,8 @@ import (
 // Clock is the simulated time of a lab. One Clock may drive many hosts.
 //
 // A scaled clock (NewClock with scale > 0) runs Scale simulated seconds per real second from a start
-// instant: NewClock(start, 60) makes one simulated minute pass per real second, and a scale such as
-// 1e6 makes a 30-minute installation take about two real milliseconds, which is what tests use.
+// instant: NewClock(start, 60) makes one simulated minute pass per real second, and a scale of 1e5
+// (what most tests use) makes a 30-minute installation take about 18 real milliseconds.
 // A manual clock (NewManualClock) stands still until Advance is called; timers fire inside Advance.
 // All durations given to a Clock are simulated durations.
 type Clock struct {

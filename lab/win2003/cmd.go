@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf16"
 )
 
@@ -64,17 +63,14 @@ type proc struct {
 	system     bool
 	batch      *batchCtx
 	exiting    bool // exit (without /b) was run: unwind everything
-	curErr     *stream
 	exitCode   int
 }
 
 type batchCtx struct {
-	path   string
-	lines  []string
-	pc     int
-	args   []string
-	done   bool
-	parent *batchCtx
+	lines []string
+	pc    int
+	args  []string // %0 (the batch file's path) to %9
+	done  bool
 }
 
 type envBlock struct {
@@ -170,7 +166,7 @@ func (h *Host) processorIdentifier() string {
 
 func (p *proc) loc() *locale { return p.h.loc() }
 
-// out writes text to w in the host's OEM code page.
+// write writes text to w in the host's OEM code page.
 func (p *proc) write(w io.Writer, s string) {
 	_, _ = w.Write(encodeCP(p.loc().oem, s))
 }
@@ -193,12 +189,13 @@ type redir struct {
 	target string // a path, or "&1"/"&2"
 }
 
+// cmdNode is one command of a pipeline: a simple command, a parenthesised block, an IF or a FOR.
 type cmdNode struct {
 	text   string // simple command text, redirections removed
 	block  []seqItem
 	redirs []redir
-	// if
-	forN    *forNode
+	forN   *forNode
+	// IF: the condition's text (evaluated after delayed expansion) and the branches
 	isIf    bool
 	ifCond  string
 	ifThen  []seqItem
@@ -211,10 +208,11 @@ type seqItem struct {
 	pipe []*cmdNode
 }
 
+// parser reads a command line. Like cmd.exe it never fails: an unbalanced parenthesis or quote
+// ends the construct at the end of the line.
 type parser struct {
-	s   string
-	i   int
-	err bool
+	s string
+	i int
 }
 
 // parseSeq parses until the end or a ')' closing a block (depth > 0).
@@ -295,8 +293,6 @@ func (ps *parser) parseCommand(depth int) *cmdNode {
 		block := ps.parseSeq(depth + 1)
 		if ps.i < len(ps.s) && ps.s[ps.i] == ')' {
 			ps.i++
-		} else {
-			ps.err = true
 		}
 		n := &cmdNode{block: block}
 		ps.parseTrailingRedirs(n, depth)
@@ -434,7 +430,6 @@ func (ps *parser) parseIf(depth int) *cmdNode {
 	for {
 		tok, ok := ps.nextToken()
 		if !ok {
-			ps.err = true
 			break
 		}
 		toks++
@@ -1362,7 +1357,7 @@ func (p *proc) builtinMkdir(args string, errw *stream) {
 		}
 		p.h.mu.Unlock()
 		if exists {
-			p.write(errw, fmt.Sprintf(p.loc().text("dirnotempty"), n)+"\r\n")
+			p.write(errw, fmt.Sprintf(p.loc().text("direxists"), n)+"\r\n")
 			p.errorlevel = 1
 		}
 	}
@@ -1524,7 +1519,7 @@ func (p *proc) runBatch(path string, content []byte, args []string, out, errw *s
 	text := decodeCP(p.loc().oem, content)
 	text = strings.ReplaceAll(text, "\r\n", "\n")
 	lines := strings.Split(text, "\n")
-	b := &batchCtx{path: path, lines: lines, args: append([]string{path}, args...), parent: p.batch}
+	b := &batchCtx{lines: lines, args: append([]string{path}, args...)}
 	saved, savedEcho := p.batch, p.echo
 	p.batch = b
 	p.echo = true
@@ -1629,8 +1624,4 @@ func splitArgs(s string) []string {
 		out = append(out, sb.String())
 	}
 	return out
-}
-
-func (h *Host) localNow() time.Time {
-	return h.clock.Now().In(time.FixedZone("", h.spec.TZOffset*60))
 }

@@ -3,6 +3,10 @@ package win2003
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,15 +139,18 @@ func TestReg(t *testing.T) {
 		{name: "dword", cmd: `reg query HKLM\SOFTWARE\Microsoft\InetStp /v MajorVersion`,
 			wantOut: "! REG.EXE VERSION 3.0\r\n\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\InetStp\r\n    MajorVersion\tREG_DWORD\t0x6\r\n\r\n"},
 		{name: "missing key", cmd: `reg query "HKLM\SOFTWARE\Nope"`,
-			wantErr: "ERROR: The system was unable to find the specified registry key or value.\r\n", wantRC: 1},
+			wantErr: "Error:  The system was unable to find the specified registry key or value\r\n", wantRC: 1},
 		{name: "missing value", cmd: `reg query HKLM\SOFTWARE\Microsoft\InetStp /v Nope`,
-			wantErr: "ERROR: The system was unable to find the specified registry key or value.\r\n", wantRC: 1},
+			wantErr: "Error:  The system was unable to find the specified registry key or value\r\n", wantRC: 1},
 		{name: "add then query", setup: []string{`reg add HKLM\SOFTWARE\iisremedy /v Run /t REG_SZ /d 42 /f`},
 			cmd:     `reg query HKLM\SOFTWARE\iisremedy /v Run`,
 			wantOut: "! REG.EXE VERSION 3.0\r\n\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\iisremedy\r\n    Run\tREG_SZ\t42\r\n\r\n"},
 		{name: "add output", cmd: `reg add HKLM\SOFTWARE\iisremedy /v Run /d 1 /f`, wantOut: "\r\nThe operation completed successfully\r\n\r\n"},
+		{name: "too few parameters", cmd: `reg query`, wantErr: "Error:  Too few command-line parameters\r\n", wantRC: 1},
+		{name: "bad switch", cmd: `reg query HKLM\SOFTWARE /x`, wantErr: "Error:  Invalid command-line parameters\r\n", wantRC: 1},
+		{name: "bad operation", cmd: `reg frob HKLM\SOFTWARE`, wantErr: "Error:  Bad operation.  Use /? for help\r\n", wantRC: 1},
 		{name: "delete value", setup: []string{`reg add HKLM\SOFTWARE\iisremedy /v Run /d 1 /f`, `reg delete HKLM\SOFTWARE\iisremedy /v Run /f`},
-			cmd: `reg query HKLM\SOFTWARE\iisremedy /v Run`, wantErr: "ERROR: The system was unable to find the specified registry key or value.\r\n", wantRC: 1},
+			cmd: `reg query HKLM\SOFTWARE\iisremedy /v Run`, wantErr: "Error:  The system was unable to find the specified registry key or value\r\n", wantRC: 1},
 	})
 }
 
@@ -158,6 +165,12 @@ func TestScNet(t *testing.T) {
 		{name: "net stop", cmd: "net stop w3svc", wantOut: "The World Wide Web Publishing Service service is stopping.\r\nThe World Wide Web Publishing Service service was stopped successfully.\r\n\r\n"},
 		{name: "net start started", cmd: "net start w3svc", wantErr: "The requested service has already been started.\r\n\r\nMore help is available by typing NET HELPMSG 2182.\r\n\r\n", wantRC: 2},
 	})
+	// without the trailing blanks
+	ScTrailingBlanks = false
+	defer func() { ScTrailingBlanks = true }()
+	if out, _, _ := run(testHost(t, nil), "sc query w3svc", ""); out != strings.NewReplacer("PROCESS  \r\n", "PROCESS\r\n", "RUNNING \r\n", "RUNNING\r\n").Replace(running) {
+		t.Errorf("sc query without trailing blanks: %q", out)
+	}
 	// no-iis: the service does not exist
 	h := testHost(t, func(s *Spec) { s.IIS = false })
 	if _, _, rc := run(h, "sc query w3svc", ""); rc != 1060 {
@@ -257,6 +270,8 @@ func TestSchtasksShutdownTasklist(t *testing.T) {
 			wantErr: "ERROR: Invalid argument/option - '/rl'.\r\nType \"SCHTASKS /CREATE /?\" for usage.\r\n", wantRC: 1},
 		{name: "query", setup: []string{`schtasks /create /tn t1 /tr "C:\x.exe" /sc once /st 23:00:00 /ru SYSTEM`}, cmd: `schtasks /query`,
 			wantOut: "\r\nTaskName                             Next Run Time            Status         \r\n==================================== ======================== ===============\r\nt1                                   23:00:00, 6/21/2010                     \r\n"},
+		{name: "query verb optional", setup: []string{`schtasks /create /tn t1 /tr "C:\x.exe" /sc once /st 23:00:00 /ru SYSTEM`}, cmd: `schtasks /fo csv`,
+			wantOut: "\"TaskName\",\"Next Run Time\",\"Status\"\r\n\"t1\",\"23:00:00, 6/21/2010\",\"\"\r\n"},
 		{name: "query /tn refused", cmd: `schtasks /query /tn t1`, wantErr: "ERROR: Invalid argument/option - '/tn'.\r\nType \"SCHTASKS /QUERY /?\" for usage.\r\n", wantRC: 1},
 		{name: "run missing", cmd: `schtasks /run /tn nope`, wantErr: "ERROR: The system cannot find the file specified.\r\n", wantRC: 1},
 		{name: "delete", setup: []string{`schtasks /create /tn t1 /tr "C:\x.exe" /sc once /st 23:00:00 /ru SYSTEM`}, cmd: `schtasks /delete /tn t1 /f`,
@@ -264,7 +279,7 @@ func TestSchtasksShutdownTasklist(t *testing.T) {
 		{name: "shutdown abort none", cmd: `shutdown /a`, wantErr: "Unable to abort the system shutdown because no shutdown was in progress.(1116)\r\n", wantRC: 1116},
 		{name: "shutdown twice", setup: []string{`shutdown /r /t 60`}, cmd: `shutdown /r /t 60`, wantErr: "A system shutdown is in progress.(1115)\r\n", wantRC: 1115},
 		{name: "shutdown bad /t", cmd: `shutdown /r /t 601`, wantErr: "Usage: shutdown [-i | -l | -s | -r | -a] [-f] [-m \\\\computername] [-t xx] [-c \"comment\"] [-d up:xx:yy]\r\n", wantRC: 1},
-		{name: "tasklist none", cmd: `tasklist /fi "imagename eq w3wp.exe"`, wantOut: "INFO: No tasks are running which match the specified criteria.\r\n"},
+		{name: "tasklist none", cmd: `tasklist /fi "imagename eq w3wp.exe"`, wantOut: "INFO: No tasks running with the specified criteria.\r\n"},
 		{name: "cscript unknown script", setup: []string{`echo WScript.Echo 1> C:\a.vbs`}, cmd: `cscript //nologo C:\a.vbs`,
 			wantErr: "C:\\a.vbs(1, 1) Microsoft VBScript runtime error: ActiveX component can't create object\r\n\r\n", wantRC: 1},
 		{name: "powershell unknown", cmd: `powershell -NoProfile -Command "Get-Foo"`,
@@ -293,21 +308,53 @@ func TestIisresetIisapp(t *testing.T) {
 	if out, _, rc := run(h, "iisreset /status", ""); out != "Status for IIS Admin Service ( IISADMIN ) : Running\r\nStatus for World Wide Web Publishing Service ( W3SVC ) : Running\r\n" || rc != 0 {
 		t.Errorf("iisreset /status: %q %d", out, rc)
 	}
-	if out, _, rc := run(h, `cscript //nologo C:\WINDOWS\system32\iisapp.vbs`, ""); out != "Error - no w3wp.exe processes are running at this time\r\n" || rc != 1 {
-		t.Errorf("iisapp without workers: %q %d", out, rc)
+	// Texts and exit codes from IIsApp.vbs's source (FACTS.md §4.2).
+	iisapp := `cscript //nologo C:\WINDOWS\system32\iisapp.vbs`
+	for _, c := range []struct {
+		args, want string
+		rc         int
+	}{
+		{"", "Error - no results\r\n", 2},
+		{" /a DefaultAppPool", "The following W3WP.exe processes are serving AppPool: DefaultAppPool\r\nError - no w3wp.exe processes are running at this time\r\n", 1},
+		{" /p 4", "ERROR: ProcessId specified is NOT an instance of W3WP.exe - EXITING\r\n", -2147024883},
+		{" /p 99999", "Process ID 99999 not found.\r\n", -2147024894},
+		{" /p x", "ERROR: PID is not valid\r\n", -2147024809},
+		{" /a", "Not enough parameters.\r\nType IIsApp /? for help.\r\n", 1},
+		{" /a Nope /r", "Connecting to server ...Done.\r\nApplication pool 'Nope' does not exist.\r\n", -2147024893},
+	} {
+		if out, _, rc := run(h, iisapp+c.args, ""); out != c.want || rc != c.rc {
+			t.Errorf("iisapp%s without workers:\n got %q rc=%d\nwant %q rc=%d", c.args, out, rc, c.want, c.rc)
+		}
 	}
 	if st := h.Request(80); st != 200 {
 		t.Fatalf("request: %d", st)
 	}
-	out, _, _ := run(h, `cscript //nologo C:\WINDOWS\system32\iisapp.vbs`, "")
-	if !strings.HasPrefix(out, "W3WP.exe PID: ") || !strings.HasSuffix(out, "   AppPoolId: DefaultAppPool\r\n") {
-		t.Errorf("iisapp: %q", out)
+	h.mu.Lock()
+	pid := strconv.Itoa(h.pools[0].workerPID)
+	h.mu.Unlock()
+	for _, c := range []struct{ args, want string }{
+		{"", "W3WP.exe PID: " + pid + "   AppPoolId: DefaultAppPool\r\n"}, // samples/iisapp-vbs-output.txt
+		{" /a DefaultAppPool", "The following W3WP.exe processes are serving AppPool: DefaultAppPool\r\nW3WP.exe PID: " + pid + "\r\n"},
+		{" /p " + pid, "W3WP.exe PID: " + pid + "   AppPoolId: DefaultAppPool\r\n"},
+		{" /p " + pid + " /r", "Connecting to server ...Done.\r\nApplication pool 'DefaultAppPool' recycled successfully.\r\n"}, // the sample
+		{" /a DefaultAppPool /r", "Connecting to server ...Done.\r\nApplication pool 'DefaultAppPool' recycled successfully.\r\n"},
+	} {
+		if out, _, rc := run(h, iisapp+c.args, ""); out != c.want || rc != 0 {
+			t.Errorf("iisapp%s:\n got %q rc=%d\nwant %q rc=0", c.args, out, rc, c.want)
+		}
 	}
-	if out, _, _ := run(h, `cscript //nologo C:\WINDOWS\system32\iisapp.vbs /a DefaultAppPool /r`, ""); out != "Application pool 'DefaultAppPool' recycled successfully.\r\n" {
-		t.Errorf("iisapp /r: %q", out)
+	if h.PoolState("DefaultAppPool") != 2 {
+		t.Errorf("pool state %d after a recycle, want 2", h.PoolState("DefaultAppPool"))
 	}
-	if out, _, rc := run(h, "iisreset /restart", ""); rc != 0 || !strings.Contains(out, "successfully restarted") {
+	// without //nologo cscript prints the WSH 5.6 banner first
+	if out, _, _ := run(h, `cscript C:\WINDOWS\system32\iisapp.vbs /a Nope /r`, ""); !strings.HasPrefix(out, "Microsoft (R) Windows Script Host Version 5.6\r\nCopyright (C) Microsoft Corporation 1996-2001. All rights reserved.\r\n\r\nConnecting") {
+		t.Errorf("cscript banner: %q", out)
+	}
+	if out, _, rc := run(h, "iisreset /restart", ""); rc != 0 || out != "\r\nAttempting stop...\r\nInternet services successfully stopped\r\nAttempting start...\r\nInternet services successfully restarted\r\n\r\n" {
 		t.Errorf("iisreset: %q %d", out, rc)
+	}
+	if h.PoolState("DefaultAppPool") != 2 {
+		t.Errorf("pool state %d after iisreset, want 2", h.PoolState("DefaultAppPool"))
 	}
 }
 
@@ -339,16 +386,6 @@ func TestFormatsAgainstSamples(t *testing.T) {
 	if h.PoolState("DefaultAppPool") != 4 {
 		t.Errorf("pool not disabled after 5 crashes: state %d", h.PoolState("DefaultAppPool"))
 	}
-	// samples/svcpack-log-sp2-failure.txt lines appear in a failed install's log
-	h.mu.Lock()
-	h.appendLogLocked(`C:\WINDOWS\svcpack.log`, []string{"Service Pack 2 Setup canceled.", "Update.exe extended error code = 0xf00d", "Update.exe return code was masked to 0x643 for MSI custom action compliance."})
-	h.mu.Unlock()
-	log, _, _ := run(h, `type C:\WINDOWS\svcpack.log`, "")
-	for _, l := range []string{"Service Pack 2 Setup canceled.", "Update.exe extended error code = 0xf00d", "Update.exe return code was masked to 0x643 for MSI custom action compliance."} {
-		if !strings.Contains(log, l) {
-			t.Errorf("svcpack.log lacks %q", l)
-		}
-	}
 }
 
 func TestSetAAndFor(t *testing.T) {
@@ -379,4 +416,161 @@ func TestDir(t *testing.T) {
 				"06/21/2010  04:00 AM                 7 a.txt\r\n               1 File(s)              7 bytes\r\n               2 Dir(s)  10,737,418,233 bytes free\r\n"},
 		{name: "dir missing", cmd: `dir C:\nope`, wantErr: "File Not Found\r\n", wantRC: 1},
 	})
+}
+
+func TestSchtasksRunEndAndNextRun(t *testing.T) {
+	clock := NewManualClock(DefaultStart)
+	h, err := New(Spec{ComputerName: "WEB01", IIS: true, ServicePack: 2, TZOffset: -300, WMICInstalled: true}, Options{Clock: clock, RequestInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(h, `mkdir C:\t`, "")
+	run(h, `findstr "^" > C:\t\slow.cmd`, "@ping -n 3600 127.0.0.1 > nul\r\n")
+	// /sd sets the date of a ONCE task; /z (delete when done) is a Server 2003 switch without a value
+	out, e, rc := run(h, `schtasks /create /tn slow /tr C:\t\slow.cmd /sc once /sd 06/25/2010 /st 08:15:00 /ru SYSTEM /z`, "")
+	if rc != 0 {
+		t.Fatalf("create: %q %q %d", out, e, rc)
+	}
+	want := "\r\nTaskName                             Next Run Time            Status         \r\n==================================== ======================== ===============\r\nslow                                 08:15:00, 6/25/2010                     \r\n"
+	if out, _, _ := run(h, "schtasks", ""); out != want {
+		t.Errorf("query:\n got %q\nwant %q", out, want)
+	}
+	if out, _, rc := run(h, `schtasks /run /tn slow`, ""); out != "SUCCESS: Attempted to run the scheduled task \"slow\".\r\n" || rc != 0 {
+		t.Errorf("run: %q %d", out, rc)
+	}
+	if out, _, rc := run(h, `schtasks /end /tn slow`, ""); out != "SUCCESS: The scheduled task \"slow\" has been terminated successfully.\r\n" || rc != 0 {
+		t.Errorf("end: %q %d", out, rc)
+	}
+	// ended: a second /end finds nothing running
+	if _, e, rc := run(h, `schtasks /end /tn slow`, ""); e != "ERROR: The scheduled task \"slow\" is not running.\r\n" || rc != 1 {
+		t.Errorf("second end: %q %d", e, rc)
+	}
+}
+
+func TestShutdownReasonAndForEdges(t *testing.T) {
+	h := testHost(t, nil)
+	// /d p:2:17 is recorded in event 1074 as planned | major<<16 | minor
+	if _, e, rc := run(h, `shutdown /r /t 600 /d p:2:17 /c "SP2 re-applied"`, ""); rc != 0 {
+		t.Fatalf("shutdown: %q %d", e, rc)
+	}
+	var ev *Event
+	for _, e := range h.Events("USER32") {
+		if e.Code == 1074 {
+			ev = &e
+		}
+	}
+	if ev == nil || strings.Join(ev.Strings, "|") != "shutdown.exe|WEB01||0x80020011|restart|SP2 re-applied" {
+		t.Errorf("1074 event: %+v", ev)
+	}
+	if _, _, rc := run(h, `shutdown /a`, ""); rc != 0 {
+		t.Errorf("shutdown /a rc=%d", rc)
+	}
+	usage := "Usage: shutdown [-i | -l | -s | -r | -a] [-f] [-m \\\\computername] [-t xx] [-c \"comment\"] [-d up:xx:yy]\r\n"
+	runCases(t, func() *Host { return testHost(t, nil) }, []cmdCase{
+		{name: "bad reason major", cmd: `shutdown /r /d p:256:1`, wantErr: usage, wantRC: 1},
+		{name: "bad reason flag", cmd: `shutdown /r /d x:2:1`, wantErr: usage, wantRC: 1},
+		{name: "sc stop usage", cmd: `sc stop`, wantOut: "DESCRIPTION:\r\n        Sends a STOP control request to a service.\r\n", wantRC: 1},
+	})
+}
+
+// TestNoInternalErrors runs inputs that once panicked inside the interpreter (Exec's recover turned
+// them into exit code 255): each must now run without reaching the recover.
+func TestNoInternalErrors(t *testing.T) {
+	for _, line := range []string{
+		"for /f \"usebackq\" %a in (`) do echo [%a]", // a one-character command set
+	} {
+		var internal []string
+		h, err := New(Spec{IIS: true, ServicePack: 2}, Options{Clock: NewManualClock(DefaultStart),
+			Logf: func(format string, args ...any) {
+				if msg := fmt.Sprintf(format, args...); strings.Contains(msg, "internal error") {
+					internal = append(internal, msg)
+				}
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, rc := run(h, line, ""); rc == 255 || len(internal) > 0 {
+			t.Errorf("%s: rc=%d log %q", line, rc, internal)
+		}
+	}
+}
+
+// repoSample reads a saved real output from checks/testdata/samples (copies of the project's
+// samples/), without its provenance comment lines, with LF line ends.
+func repoSample(t *testing.T, name string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "checks", "testdata", "samples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// TestOutputsMatchRepoSamples holds the lab's texts to the saved real outputs themselves.
+func TestOutputsMatchRepoSamples(t *testing.T) {
+	// W3SVC 1009: the description (wrapped by the publisher) equals the lab's rendering of the same
+	// insertion strings.
+	for _, c := range []struct {
+		file string
+		ins  []string
+	}{
+		{"w3svc-1009-event-kb982666.txt", []string{"DefaultAppPool", "1234", "ffffffff"}},
+		{"w3svc-1009-event-exit-0x80.txt", []string{"DefaultAppPool", "3908", "80"}},
+	} {
+		lines := repoSample(t, c.file)
+		var desc []string
+		for i, l := range lines {
+			if strings.HasPrefix(strings.TrimSpace(l), "A process serving") {
+				desc = lines[i:]
+				break
+			}
+		}
+		var words []string
+		for _, l := range desc {
+			words = append(words, strings.Fields(l)...)
+		}
+		want := strings.Join(words, " ")
+		if got := expandMessage(locales["0409"].text("1009"), c.ins); got != want {
+			t.Errorf("%s:\n got %q\nwant %q", c.file, got, want)
+		}
+	}
+	// reg.exe 3.0: header, blank line, key, four-space indent, name TYPE data (separators: any
+	// whitespace in the sample, TAB in the lab — RegSeparator).
+	lines := repoSample(t, "reg-query-regexe-v3.txt")
+	h := testHost(t, nil)
+	h.mu.Lock()
+	h.reg.set(`HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion`, "DevicePath", "REG_EXPAND_SZ", `%SystemRoot%\inf`)
+	h.mu.Unlock()
+	out, _, rc := run(h, `reg query HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion /v DevicePath`, "")
+	got := strings.Split(out, "\r\n")
+	if rc != 0 || len(got) < 4 || got[0] != lines[0] || got[1] != lines[1] || got[2] != lines[2] ||
+		!strings.HasPrefix(got[3], "    ") || strings.Join(strings.Fields(got[3]), " ") != strings.Join(strings.Fields(lines[3]), " ") {
+		t.Errorf("reg query:\n got %q\nwant lines %q", got, lines)
+	}
+}
+
+// TestPingPacing: ping -n N answers at once, then once a simulated second (its use as a wait).
+func TestPingPacing(t *testing.T) {
+	clock := NewClock(DefaultStart, 1e5)
+	h, err := New(Spec{ComputerName: "WEB01", IIS: true, ServicePack: 2}, Options{Clock: clock, RequestInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := clock.Now()
+	out, _, rc := run(h, "ping -n 3 127.0.0.1", "")
+	reply := "Reply from 127.0.0.1: bytes=32 time<1ms TTL=128\r\n"
+	want := "\r\nPinging 127.0.0.1 with 32 bytes of data:\r\n\r\n" + reply + reply + reply +
+		"\r\nPing statistics for 127.0.0.1:\r\n    Packets: Sent = 3, Received = 3, Lost = 0 (0% loss),\r\nApproximate round trip times in milli-seconds:\r\n    Minimum = 0ms, Maximum = 0ms, Average = 0ms\r\n"
+	if out != want || rc != 0 {
+		t.Errorf("ping -n 3:\n got %q rc=%d\nwant %q", out, rc, want)
+	}
+	if d := clock.Now().Sub(before); d < 2*time.Second {
+		t.Errorf("ping -n 3 took %v of simulated time, want at least 2s", d)
+	}
 }

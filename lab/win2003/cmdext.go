@@ -199,7 +199,6 @@ func (ps *parser) parseFor(depth int) *cmdNode {
 	for {
 		tok, ok := ps.nextToken()
 		if !ok {
-			ps.err = true
 			ps.i = len(ps.s)
 			return &cmdNode{text: ps.s[start:]}
 		}
@@ -216,7 +215,6 @@ func (ps *parser) parseFor(depth int) *cmdNode {
 			continue
 		case lt == "in":
 		default:
-			ps.err = true
 			ps.i = len(ps.s)
 			return &cmdNode{text: ps.s[start:]}
 		}
@@ -226,7 +224,6 @@ func (ps *parser) parseFor(depth int) *cmdNode {
 		ps.i++
 	}
 	if ps.i >= len(ps.s) || ps.s[ps.i] != '(' {
-		ps.err = true
 		ps.i = len(ps.s)
 		return &cmdNode{text: ps.s[start:]}
 	}
@@ -247,7 +244,6 @@ func (ps *parser) parseFor(depth int) *cmdNode {
 	fn.list = ps.s[ls:min(ps.i, len(ps.s))]
 	ps.i++
 	if tok, ok := ps.nextToken(); !ok || !strings.EqualFold(tok, "do") {
-		ps.err = true
 		ps.i = len(ps.s)
 		return &cmdNode{text: ps.s[start:]}
 	}
@@ -404,16 +400,18 @@ func (p *proc) runForF(fn *forNode, list string, run func(map[string]string) boo
 		break
 	}
 	src := strings.TrimSpace(list)
+	// unquote drops the opening quote and, when present, the closing one.
+	unquote := func(q string) string { return strings.TrimSuffix(src[1:], q) }
 	var text string
 	switch {
 	case (!usebackq && strings.HasPrefix(src, "'")) || (usebackq && strings.HasPrefix(src, "`")):
-		cmdline := src[1 : len(src)-1]
+		cmdline := unquote(src[:1])
 		var buf bytes.Buffer
 		child := &proc{h: p.h, ctx: p.ctx, env: p.env.clone(), cwd: p.cwd, system: p.system}
 		child.runTop(cmdline, &stream{w: &buf, kind: streamPipe}, errw)
 		text = decodeCP(p.loc().oem, buf.Bytes())
 	case (!usebackq && strings.HasPrefix(src, `"`)) || (usebackq && strings.HasPrefix(src, `'`)):
-		text = src[1 : len(src)-1]
+		text = unquote(src[:1])
 	default:
 		for _, name := range splitArgs(src) {
 			data, ok := p.readFileText(name)
@@ -523,7 +521,7 @@ func (p *proc) builtinDir(args string, out, errw *stream) {
 		return
 	}
 	free := h.freeLocked()
-	loc := h.localNowLocked().Location()
+	loc := h.zone()
 	h.mu.Unlock()
 	var sb strings.Builder
 	sort.Strings(dirs)
@@ -540,7 +538,7 @@ func (p *proc) builtinDir(args string, out, errw *stream) {
 	stamp := func(f *file) string { return f.mtime.In(loc).Format("01/02/2006  03:04 PM") }
 	sb.WriteString(" Volume in drive " + strings.ToUpper(target[:1]) + " has no label.\r\n Volume Serial Number is A4C3-E1F2\r\n\r\n")
 	sb.WriteString(" Directory of " + displayDir(target, single != nil) + "\r\n\r\n")
-	dirStamp := h.localNow().Format("01/02/2006  03:04 PM")
+	dirStamp := h.clock.Now().In(loc).Format("01/02/2006  03:04 PM")
 	if single == nil && len(dir) > 3 {
 		dirs = append([]string{".", ".."}, dirs...)
 	}
@@ -549,11 +547,11 @@ func (p *proc) builtinDir(args string, out, errw *stream) {
 	}
 	var total int64
 	for _, f := range files {
-		sb.WriteString(stamp(f) + " " + padLeft(thousands64(f.size), 17) + " " + f.path[strings.LastIndex(f.path, `\`)+1:] + "\r\n")
+		sb.WriteString(stamp(f) + " " + padLeft(thousands(f.size), 17) + " " + f.path[strings.LastIndex(f.path, `\`)+1:] + "\r\n")
 		total += f.size
 	}
-	sb.WriteString(padLeft(strconv.Itoa(len(files)), 16) + " File(s) " + padLeft(thousands64(total), 14) + " bytes\r\n")
-	sb.WriteString(padLeft(strconv.Itoa(len(dirs)), 16) + " Dir(s) " + padLeft(thousands64(free), 15) + " bytes free\r\n")
+	sb.WriteString(padLeft(strconv.Itoa(len(files)), 16) + " File(s) " + padLeft(thousands(total), 14) + " bytes\r\n")
+	sb.WriteString(padLeft(strconv.Itoa(len(dirs)), 16) + " Dir(s) " + padLeft(thousands(free), 15) + " bytes free\r\n")
 	p.write(out, sb.String())
 }
 
@@ -571,7 +569,8 @@ func padLeft(s string, n int) string {
 	return strings.Repeat(" ", n-len(s)) + s
 }
 
-func thousands64(n int64) string {
+// thousands formats n with comma thousands separators, as dir and tasklist print sizes.
+func thousands(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	for i := len(s) - 3; i > 0; i -= 3 {
 		s = s[:i] + "," + s[i:]

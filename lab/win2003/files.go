@@ -137,25 +137,39 @@ func (f *file) sha256Hex() string {
 	return hex.EncodeToString(s[:])
 }
 
-// decoded returns the size and SHA-256 of the file's base64 decoding (certutil -decode).
-func (f *file) decoded() (size int64, sum string, ok bool) {
+// decodedFile returns the file that base64-decoding f into path gives (certutil -decode,
+// [Convert]::FromBase64String); ok is false for bad base64 and for a file whose content is only
+// known by its hash. A small input keeps its decoded bytes; a big one only their size and hash.
+func (f *file) decodedFile(path string, mtime time.Time) (nf *file, ok bool) {
 	var st b64Stream
-	src := &st
-	if f.big != nil && f.big.fixed != "" {
-		return 0, "", false
-	}
-	if f.big != nil {
-		cp := f.big.b64.clone()
-		src = &cp
-	} else {
+	switch {
+	case f.big != nil && f.big.fixed != "":
+		return nil, false
+	case f.big != nil:
+		st = f.big.b64.clone()
+	default:
+		st.keep = true
 		st.write(f.data)
 	}
-	return src.finish()
+	size, sum, ok := st.finish()
+	if !ok {
+		return nil, false
+	}
+	nf = &file{path: path, size: size, mtime: mtime}
+	if f.big == nil {
+		nf.data = st.data
+	} else {
+		nf.big = &bigContent{fixed: sum}
+	}
+	return nf, true
 }
 
-// b64Stream decodes base64 text as it streams by, keeping only the decoded size and SHA-256.
-// Lines starting with "-----" (certutil's BEGIN/END armour) are skipped; whitespace is ignored.
+// b64Stream decodes base64 text as it streams by, keeping the decoded size and SHA-256 (and, with
+// keep, the decoded bytes). Lines starting with "-----" (certutil's BEGIN/END armour) are skipped;
+// whitespace is ignored.
 type b64Stream struct {
+	keep    bool
+	data    []byte // decoded bytes when keep is set
 	line    []byte // current line's first bytes, up to 5, until it is known not to be armour
 	decided bool   // the current line's first 5 bytes were seen
 	skip    bool   // current line is an armour line
@@ -170,6 +184,7 @@ type b64Stream struct {
 func (s *b64Stream) clone() b64Stream {
 	c := *s
 	c.line = append([]byte(nil), s.line...)
+	c.data = append([]byte(nil), s.data...)
 	if s.sum != nil {
 		c.sum = cloneSHA(s.sum)
 	}
@@ -249,6 +264,9 @@ func (s *b64Stream) feed(p []byte) {
 				k = 0
 			}
 			s.sum.Write(b[:k])
+			if s.keep {
+				s.data = append(s.data, b[:k]...)
+			}
 			s.size += int64(k)
 			s.n = 0
 		}

@@ -2,9 +2,10 @@
 // with versions, installed updates, System event log, services, IIS metabase (pools and sites),
 // scheduled tasks, boot time and disk, and a small cmd.exe with the programs iisremedy's probe and
 // remediation use (reg, wmic, sc, net, schtasks, shutdown, tasklist, hostname, findstr, ping,
-// certutil, the SP2 installer and the scripts iisremedy writes). Output formats follow FACTS.md and
-// samples/; where no source settles a format the choice is a package variable or a Spec field and
-// its comment says "unconfirmed" ([NC]) or "inferred" ([I]).
+// certutil, iisreset, iisapp.vbs, the SP2 installer and the scripts iisremedy writes). Output
+// formats follow FACTS.md and samples/ (the project's reference material) or the source a comment
+// names; where no source settles a format the comment says "unconfirmed" ([NC]) or "inferred" ([I]),
+// and the choices that matter to parsers are package variables.
 //
 // # Hosts and scenarios
 //
@@ -119,13 +120,11 @@ type Host struct {
 	tasks    []*task
 	pending  []pendingFile // file replacements applied at the next boot
 	nextPID  int
-	settled  time.Time
 
 	wmicInstalled bool
 	installing    bool
 	shutdownTimer *Timer
 	shutdownSeq   int
-	shutdownAt    time.Time
 }
 
 // Spec is the static description of a host that a scenario produces. Fields are exported so a test
@@ -354,7 +353,6 @@ func (h *Host) boot(t time.Time, notify bool) {
 	h.mu.Lock()
 	t = t.Truncate(time.Second).Add(500 * time.Millisecond)
 	h.bootTime = t
-	h.settled = t
 	for _, pf := range h.pending {
 		if f := h.fs.file(pf.path); f != nil {
 			f.version = pf.version
@@ -370,10 +368,9 @@ func (h *Host) boot(t time.Time, notify bool) {
 	h.pending = nil
 	h.installing = false
 	h.shutdownTimer = nil
-	h.shutdownAt = time.Time{}
 	h.procCtx, h.procStop = context.WithCancel(context.Background())
 	h.addEventLocked(Event{Logfile: "System", Source: "EventLog", Code: 6009, Type: "information", Time: t,
-		Strings: []string{"5.02.", "3790", h.csdVersion(), h.uniproc()}})
+		Strings: []string{"5.02.", "3790", h.csdVersion(), "Multiprocessor Free"}})
 	h.addEventLocked(Event{Logfile: "System", Source: "EventLog", Code: 6005, Type: "information", Time: t})
 	for _, s := range h.services {
 		s.running = s.auto
@@ -398,16 +395,19 @@ func (h *Host) boot(t time.Time, notify bool) {
 	cb()
 }
 
+// csdVersion is the CSDVersion text of the host's service pack ("" on RTM).
 func (h *Host) csdVersion() string {
-	switch h.spec.ServicePack {
-	case 0:
+	if h.spec.ServicePack == 0 {
 		return ""
-	default:
-		return fmt.Sprintf("Service Pack %d", h.spec.ServicePack)
 	}
+	return fmt.Sprintf("Service Pack %d", h.spec.ServicePack)
 }
 
-func (h *Host) uniproc() string { return "Multiprocessor Free" }
+// zone is the host's local time zone (Spec.TZOffset).
+func (h *Host) zone() *time.Location { return time.FixedZone("", h.spec.TZOffset*60) }
+
+// localNow is the simulated time in the host's time zone.
+func (h *Host) localNow() time.Time { return h.clock.Now().In(h.zone()) }
 
 func (h *Host) newPIDLocked() int {
 	h.nextPID += 4 + h.nextPID%13*4
@@ -424,9 +424,6 @@ func (h *Host) addEventLocked(e Event) {
 	h.nextRec++
 	e.Record = h.nextRec
 	e.Time = e.Time.Truncate(time.Second)
-	if e.User == "" {
-		e.User = ""
-	}
 	// keep time order: new events are nearly always the newest
 	i := len(h.events)
 	for i > 0 && h.events[i-1].Time.After(e.Time) {

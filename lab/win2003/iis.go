@@ -18,8 +18,7 @@ type pool struct {
 	rapidFail  bool
 	maxCrashes int
 	interval   time.Duration
-	state      int // AppPoolState: 1 starting, 2 started, 3 stopping, 4 stopped
-	startedAt  time.Time
+	state      int       // AppPoolState: 1 starting, 2 started, 3 stopping, 4 stopped
 	nextReq    time.Time // next background request (zero = none pending)
 	crashes    []time.Time
 	workerPID  int
@@ -87,7 +86,6 @@ func (h *Host) trickle() time.Duration {
 
 func (h *Host) startPoolLocked(p *pool, t time.Time) {
 	p.state = 2
-	p.startedAt = t
 	p.crashes = nil
 	p.workerPID = 0
 	p.nextReq = time.Time{}
@@ -118,9 +116,6 @@ func (h *Host) startW3SVCPoolsLocked(t time.Time) {
 func (h *Host) settleLocked(now time.Time) {
 	if !h.up {
 		return
-	}
-	if now.After(h.settled) {
-		h.settled = now
 	}
 	crash := h.workersCrashLocked()
 	tr := h.trickle()
@@ -172,8 +167,9 @@ func (h *Host) crashLocked(p *pool, t time.Time) {
 	}
 }
 
-// request serves one local HTTP request to a site (by port) and returns the HTTP status.
-func (h *Host) request(port int) int {
+// Request sends one local HTTP GET to the site bound to port and returns the status code
+// (200, 503, or 0 when nothing listens), as a warm-up request made on the host would see it.
+func (h *Host) Request(port int) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.clock.Now()
@@ -213,7 +209,3 @@ func sitePort(bindings string) int {
 	n, _ := strconv.Atoi(parts[1])
 	return n
 }
-
-// Request sends one local HTTP GET to the site bound to port and returns the status code
-// (200, 503, or 0 when nothing listens), as a warm-up request made on the host would see it.
-func (h *Host) Request(port int) int { return h.request(port) }

@@ -97,23 +97,21 @@ var ExitInstallerBusy = 1618
 // runInstaller runs the SP2 installer from path.
 func (p *proc) runInstaller(path string, args []string, out, errw *stream) int {
 	h := p.h
-	norestart, quiet := false, false
+	norestart := false
 	logPath := h.spec.SystemRoot + `\svcpack.log`
 	for _, a := range args {
 		la := strings.ToLower(a)
 		switch {
 		case la == "/norestart" || la == "-norestart":
 			norestart = true
-		case la == "/quiet" || la == "/passive" || la == "/q" || la == "-q" || la == "/u":
-			quiet = true
-		case la == "/n" || la == "/o" || la == "/f" || la == "/z" || la == "/forcerestart" || la == "/warnrestart":
 		case strings.HasPrefix(la, "/log:"):
 			logPath = a[5:]
 		case strings.HasPrefix(la, "/x"):
 			return 0 // extraction only: nothing to model
 		}
 	}
-	_ = quiet
+	// The UI switches (/quiet, /passive, /u, /q, /n, /o, /f, /z, ...) change nothing here: the lab
+	// installer never shows a window.
 	img := installerName(strings.ToLower(path[strings.LastIndex(path, `\`)+1:]))
 	h.mu.Lock()
 	f := h.fs.file(path)
@@ -155,6 +153,8 @@ func (p *proc) runInstaller(path string, args []string, out, errw *stream) int {
 			finish()
 			return 1
 		}
+		// The reason lines are the lab's wording [NC]; the other three are
+		// samples/svcpack-log-sp2-failure.txt.
 		reason := fmt.Sprintf("There is not enough disk space on %s\\ to complete the installation.", h.spec.SystemRoot[:2])
 		if !langOK {
 			reason = "The language of this Service Pack does not match the language of the installed operating system." // [NC]
@@ -180,14 +180,14 @@ func (p *proc) runInstaller(path string, args []string, out, errw *stream) int {
 	if p.ctx.Err() != nil || !h.up {
 		return 1
 	}
-	pendingBefore := len(h.pending)
 	h.applySP2Locked()
 	code := 0
 	ext := "0x0"
-	if len(h.pending) > pendingBefore || len(h.pending) > 0 {
+	if len(h.pending) > 0 {
 		code = 3010
 		ext = "0xbc2"
 	}
+	// Success lines modelled on the failure sample's wording ([I]; 0xbc2 = 3010).
 	lines := []string{
 		"Service Pack 2 Setup completed successfully.",
 		"Update.exe extended error code = " + ext,
@@ -209,12 +209,7 @@ func (p *proc) runInstaller(path string, args []string, out, errw *stream) int {
 func (h *Host) applySP2Locked() {
 	if h.spec.IIS {
 		dir := h.inetsrv() + `\`
-		seen := map[string]bool{}
-		for _, name := range append(append([]string{}, coreFiles...), otherIISFiles...) {
-			if seen[name] {
-				continue
-			}
-			seen[name] = true
+		for _, name := range iisFiles() {
 			path := dir + name
 			f := h.fs.file(path)
 			if f == nil || cmpVersion(f.version, VersionSP2) >= 0 {
@@ -245,14 +240,15 @@ func (h *Host) applySP2Locked() {
 	}
 }
 
-// appendLogLocked appends svcpack.log-style lines ("seconds: text").
+// appendLogLocked appends svcpack.log-style lines ("seconds.milliseconds: text" [I]; the sample
+// quotes the messages without their prefix).
 func (h *Host) appendLogLocked(path string, lines []string) {
 	f := h.fs.file(path)
 	if f == nil {
 		f = &file{path: path}
 		h.fs.put(f)
 	}
-	now := h.localNowLocked()
+	now := h.localNow()
 	var sb strings.Builder
 	sb.WriteString("0.000: ================================================================================\r\n")
 	sb.WriteString(fmt.Sprintf("0.000: %s (local)\r\n", now.Format("2006/01/02 15:04:05.000")))

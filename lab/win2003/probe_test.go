@@ -5,7 +5,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/iisremedy/iisremedy/checks"
 	"github.com/iisremedy/iisremedy/lab/win2003"
@@ -123,5 +122,3 @@ func checkCapture(t *testing.T, scenario, form string, data []byte) {
 		t.Errorf("%s: diagnosis %s, want %s; evidence:\n%s", form, fd.Verdict, want, strings.Join(fd.Evidence, "\n"))
 	}
 }
-
-var _ = time.Second

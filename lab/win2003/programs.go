@@ -38,9 +38,6 @@ func init() {
 
 // runProgram resolves and runs an external command; it returns the exit code.
 func (p *proc) runProgram(name, rest string, out, errw *stream) int {
-	savedErr := p.curErr
-	p.curErr = errw
-	defer func() { p.curErr = savedErr }()
 	args := splitArgs(rest)
 	typed := name
 	lname := strings.ToLower(strings.Trim(name, `"`))
@@ -213,17 +210,23 @@ func progHostname(p *proc, _ string, args []string, _ string, out, errw *stream)
 
 // ---------- reg ----------
 
+// progReg is reg.exe 3.0 (XP/2003): query, add, delete. Its error texts ("Error:  " with two
+// spaces, no final period) are strings of an XP-era reg.exe (banner "Console Registry Tool for
+// Windows - version", usage "REG QUERY KeyName [/v ValueName | /ve] [/s]") as a public YARA rule
+// lists them (repository not identified); a console capture quoted in a 2011 blog post on Web Deploy
+// shows the missing-key line the same way. Which text goes with which mistake and the line layout
+// are inferred [I]. Exit code 1 on any failure.
 func progReg(p *proc, _ string, args []string, _ string, out, errw *stream) int {
 	l := p.loc()
 	if len(args) < 2 {
-		p.write(errw, "\r\nERROR: Invalid syntax.\r\nType \"REG /?\" for usage.\r\n")
+		p.write(errw, "Error:  Too few command-line parameters\r\n")
 		return 1
 	}
 	op := strings.ToLower(args[0])
 	keyPath := args[1]
 	var valName *string
 	var typ, data string
-	force, all, empty := false, false, false
+	force, all := false, false
 	typ = "REG_SZ"
 	for i := 2; i < len(args); i++ {
 		a := strings.ToLower(args[i])
@@ -241,7 +244,6 @@ func progReg(p *proc, _ string, args []string, _ string, out, errw *stream) int 
 		case "/ve":
 			v := ""
 			valName = &v
-			empty = true
 		case "/t":
 			typ = strings.ToUpper(next())
 		case "/d":
@@ -255,11 +257,10 @@ func progReg(p *proc, _ string, args []string, _ string, out, errw *stream) int 
 		case "/se":
 			next()
 		default:
-			p.write(errw, "\r\nERROR: Invalid syntax.\r\nType \"REG "+strings.ToUpper(op)+" /?\" for usage.\r\n")
+			p.write(errw, "Error:  Invalid command-line parameters\r\n")
 			return 1
 		}
 	}
-	_ = empty
 	h := p.h
 	switch op {
 	case "query":
@@ -275,7 +276,7 @@ func progReg(p *proc, _ string, args []string, _ string, out, errw *stream) int 
 		return 0
 	case "add":
 		if _, ok := canonKey(keyPath); !ok {
-			p.write(errw, "\r\nERROR: Invalid key name.\r\nType \"REG ADD /?\" for usage.\r\n")
+			p.write(errw, "Error:  Invalid command-line parameters\r\n") // [I] for a bad root key
 			return 1
 		}
 		name := ""
@@ -336,7 +337,7 @@ func progReg(p *proc, _ string, args []string, _ string, out, errw *stream) int 
 		p.write(out, "\r\n"+l.text("regok")+"\r\n\r\n")
 		return 0
 	}
-	p.write(errw, "\r\nERROR: Invalid syntax.\r\nType \"REG /?\" for usage.\r\n")
+	p.write(errw, "Error:  Bad operation.  Use /? for help\r\n")
 	return 1
 }
 
@@ -393,6 +394,11 @@ func (h *Host) regQueryKey(sb *strings.Builder, k *regKey, recurse bool) {
 
 var scStates = map[int]string{1: "STOPPED", 2: "START_PENDING", 3: "STOP_PENDING", 4: "RUNNING"}
 
+// ScTrailingBlanks ends sc's TYPE line with two blanks and its STATE line with one, as captures of
+// later Windows show (e.g. "TYPE               : 20  WIN32_SHARE_PROCESS  "). Unconfirmed for
+// Server 2003 (FACTS.md §5 has no sc sample); parsers must accept both.
+var ScTrailingBlanks = true
+
 func (h *Host) scBlock(l *locale, typed string, s *service, state int, display bool, pid bool) string {
 	var sb strings.Builder
 	lab := func(i int) string { return fmt.Sprintf("        %-19s: ", l.scLabels[i]) }
@@ -404,9 +410,14 @@ func (h *Host) scBlock(l *locale, typed string, s *service, state int, display b
 	if s.shareProcess {
 		typ = "20  WIN32_SHARE_PROCESS"
 	}
-	// Trailing blanks after TYPE and STATE as later Windows prints them; unconfirmed for 2003.
-	sb.WriteString(lab(1) + typ + "  \r\n")
-	sb.WriteString(lab(2) + fmt.Sprintf("%d  %s ", state, scStates[state]) + "\r\n")
+	// The control flags are unconfirmed too: whether IIS 6's W3SVC reports PAUSABLE is not settled
+	// by any source (IIS 7.5's reports NOT_PAUSABLE).
+	typeBlank, stateBlank := "", ""
+	if ScTrailingBlanks {
+		typeBlank, stateBlank = "  ", " "
+	}
+	sb.WriteString(lab(1) + typ + typeBlank + "\r\n")
+	sb.WriteString(lab(2) + fmt.Sprintf("%d  %s", state, scStates[state]) + stateBlank + "\r\n")
 	flags := "(STOPPABLE, NOT_PAUSABLE, ACCEPTS_SHUTDOWN)"
 	if state != 4 {
 		flags = "(NOT_STOPPABLE, NOT_PAUSABLE, IGNORES_SHUTDOWN)"
@@ -471,7 +482,12 @@ func progSc(p *proc, _ string, args []string, _ string, out, errw *stream) int {
 		return 0
 	case "start", "stop":
 		if len(args) < 2 {
-			p.write(out, "DESCRIPTION:\r\n        Starts a service running.\r\n")
+			// the first lines of sc's help for the verb [I]; the rest is not modelled
+			desc := "Starts a service running."
+			if op == "stop" {
+				desc = "Sends a STOP control request to a service."
+			}
+			p.write(out, "DESCRIPTION:\r\n        "+desc+"\r\n")
 			return 1
 		}
 		h.mu.Lock()
@@ -678,7 +694,10 @@ func progTasklist(p *proc, _ string, args []string, _ string, out, errw *stream)
 		}
 	}
 	if len(sel) == 0 {
-		p.write(out, "INFO: No tasks are running which match the specified criteria.\r\n") // [NC] 2003 wording
+		// XP's wording, which 2003 shares [I]: a public script tests for this line on "Win XP" and for
+		// "INFO: No tasks are running which match the specified criteria." on "Win 7"; an XP batch
+		// file quotes it too (repositories not identified).
+		p.write(out, "INFO: No tasks running with the specified criteria.\r\n")
 		return 0
 	}
 	var sb strings.Builder
@@ -687,7 +706,7 @@ func progTasklist(p *proc, _ string, args []string, _ string, out, errw *stream)
 			sb.WriteString(`"Image Name","PID","Session Name","Session#","Mem Usage"` + "\r\n")
 		}
 		for _, x := range sel {
-			sb.WriteString(fmt.Sprintf("\"%s\",\"%d\",\"Console\",\"0\",\"%s K\"\r\n", x.name, x.pid, thousands(x.mem)))
+			sb.WriteString(fmt.Sprintf("\"%s\",\"%d\",\"Console\",\"0\",\"%s K\"\r\n", x.name, x.pid, thousands(int64(x.mem))))
 		}
 	} else {
 		if !noHeader {
@@ -696,19 +715,11 @@ func progTasklist(p *proc, _ string, args []string, _ string, out, errw *stream)
 			sb.WriteString("========================= ====== ================ ======== ============\r\n")
 		}
 		for _, x := range sel {
-			sb.WriteString(fmt.Sprintf("%-25s %6d %-16s %8d %12s\r\n", x.name, x.pid, "Console", 0, thousands(x.mem)+" K"))
+			sb.WriteString(fmt.Sprintf("%-25s %6d %-16s %8d %12s\r\n", x.name, x.pid, "Console", 0, thousands(int64(x.mem))+" K"))
 		}
 	}
 	p.write(out, sb.String())
 	return 0
-}
-
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }
 
 // ---------- findstr ----------
@@ -842,6 +853,7 @@ func progPing(p *proc, _ string, args []string, _ string, out, errw *stream) int
 		p.write(out, "\r\nUsage: ping [-t] [-a] [-n count] [-l size] [-f] [-i TTL] [-v TOS]\r\n")
 		return 1
 	}
+	// A name is shown as its address only; real ping prints "Pinging name [address]" [I].
 	addr := target
 	if strings.EqualFold(target, "localhost") {
 		addr = "127.0.0.1"
@@ -853,17 +865,14 @@ func progPing(p *proc, _ string, args []string, _ string, out, errw *stream) int
 	if sc := p.h.clock.Scale(); sc > 1000 {
 		step = int(sc / 1000)
 	}
-	for i := 0; i < n; {
+	reply := fmt.Sprintf("Reply from %s: bytes=32 time<1ms TTL=128\r\n", addr)
+	p.write(out, reply) // the first reply comes at once
+	for i := 1; i < n; {
 		k := min(step, n-i)
-		if i > 0 && !p.h.clock.Sleep(p.ctx, time.Duration(k)*time.Second) {
+		if !p.h.clock.Sleep(p.ctx, time.Duration(k)*time.Second) {
 			return 1
 		}
-		if i == 0 {
-			k = 1
-		}
-		for j := 0; j < k; j++ {
-			p.write(out, fmt.Sprintf("Reply from %s: bytes=32 time<1ms TTL=128\r\n", addr))
-		}
+		p.write(out, strings.Repeat(reply, k))
 		i += k
 	}
 	p.write(out, fmt.Sprintf("\r\nPing statistics for %s:\r\n    Packets: Sent = %d, Received = %d, Lost = 0 (0%% loss),\r\nApproximate round trip times in milli-seconds:\r\n    Minimum = 0ms, Maximum = 0ms, Average = 0ms\r\n", addr, n, n))
@@ -908,21 +917,15 @@ func progCertutil(p *proc, _ string, args []string, _ string, out, errw *stream)
 			return -2147024816
 		}
 		inLen := f.size
-		size, sum, ok := f.decoded()
+		nf, ok := f.decodedFile(dst, h.clock.Now())
 		if !ok {
 			h.mu.Unlock()
 			p.write(out, "CertUtil: -decode command FAILED: 0x80090005 (-2146893819)\r\nCertUtil: Bad Data.\r\n")
 			return -2146893819
 		}
-		nf := &file{path: dst, size: size, mtime: h.clock.Now()}
-		if f.big == nil {
-			nf.data = decodeSmallB64(f.data)
-		} else {
-			nf.big = &bigContent{fixed: sum}
-		}
 		h.fs.put(nf)
 		h.mu.Unlock()
-		p.write(out, fmt.Sprintf("Input Length = %d\r\nOutput Length = %d\r\nCertUtil: -decode command completed successfully.\r\n", inLen, size))
+		p.write(out, fmt.Sprintf("Input Length = %d\r\nOutput Length = %d\r\nCertUtil: -decode command completed successfully.\r\n", inLen, nf.size))
 		return 0
 	case verb == "-hashfile" && CertutilHashfile && len(rest) >= 2:
 		h.mu.Lock()
@@ -952,36 +955,6 @@ func spacedHex(h string) string {
 		sb.WriteString(h[i : i+2])
 	}
 	return sb.String()
-}
-
-func decodeSmallB64(data []byte) []byte {
-	var out []byte
-	var q [4]byte
-	n, pad := 0, 0
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "-----") {
-			continue
-		}
-		for i := 0; i < len(line); i++ {
-			c := line[i]
-			if c == '=' {
-				q[n] = 0
-				n++
-				pad++
-			} else if v := b64val(c); v >= 0 {
-				q[n] = byte(v)
-				n++
-			} else {
-				continue
-			}
-			if n == 4 {
-				b := []byte{q[0]<<2 | q[1]>>4, q[1]<<4 | q[2]>>2, q[2]<<6 | q[3]}
-				out = append(out, b[:3-pad]...)
-				n, pad = 0, 0
-			}
-		}
-	}
-	return out
 }
 
 // ---------- iisreset ----------
@@ -1028,53 +1001,126 @@ func progIisreset(p *proc, _ string, args []string, _ string, out, errw *stream)
 	return 0
 }
 
-// iisapp runs %SystemRoot%\system32\iisapp.vbs (texts from samples/iisapp-vbs-output.txt).
-func (p *proc) iisapp(args []string, out, errw *stream) int {
-	h := p.h
-	h.mu.Lock()
-	h.settleLocked(h.clock.Now())
-	var pool string
-	recycle := false
+// iisapp runs %SystemRoot%\system32\iisapp.vbs. Texts, branches and exit codes follow the
+// script's source (Microsoft's IIsApp.vbs, copy in repo mmessano/VisualBasic, FACTS.md §4.2): the
+// exit code is the script's result, an HRESULT where the script quits with Err.Number. The
+// "Connecting to server ...Done." line before a recycle is from samples/iisapp-vbs-output.txt.
+// Unknown switches are ignored (the script's own "Invalid switch" text is not modelled).
+func (p *proc) iisapp(args []string, out *stream) int {
+	var pool, pid string
+	byName, byPID, recycle := false, false, false
 	for i := 0; i < len(args); i++ {
 		switch strings.ToLower(args[i]) {
-		case "/a":
-			if i+1 < len(args) {
-				i++
-				pool = args[i]
+		case "/a", "/p":
+			if i+1 >= len(args) {
+				p.write(out, "Not enough parameters.\r\nType IIsApp /? for help.\r\n")
+				return 1
 			}
-		case "/r":
+			i++
+			if strings.EqualFold(args[i-1], "/a") {
+				pool, byName = args[i], true
+			} else {
+				pid, byPID = args[i], true
+			}
+		case "/r", "/recycle":
 			recycle = true
 		}
 	}
-	var sb strings.Builder
-	code := 0
-	if recycle && pool != "" {
-		pl := h.poolLocked(pool)
-		switch {
-		case pl == nil:
-			sb.WriteString(fmt.Sprintf("Application pool '%s' does not exist.\r\n", pool))
-			code = 1
-		case pl.state != 2:
-			sb.WriteString(fmt.Sprintf("Failed to recycle application pool '%s'.\r\n", pool))
-			code = 1
-		default:
-			pl.workerPID = 0
-			sb.WriteString(fmt.Sprintf("Application pool '%s' recycled successfully.\r\n", pool))
+	h := p.h
+	h.mu.Lock()
+	h.settleLocked(h.clock.Now())
+	type worker struct {
+		pid  int
+		pool string
+	}
+	var workers []worker
+	for _, pl := range h.pools {
+		if pl.state == 2 && pl.workerPID != 0 {
+			workers = append(workers, worker{pl.workerPID, pl.name})
 		}
-	} else {
-		n := 0
-		for _, pl := range h.pools {
-			if pl.state == 2 && pl.workerPID != 0 {
-				sb.WriteString(fmt.Sprintf("W3WP.exe PID: %d   AppPoolId: %s\r\n", pl.workerPID, pl.name))
-				n++
-			}
-		}
-		if n == 0 {
-			sb.WriteString("Error - no w3wp.exe processes are running at this time\r\n")
-			code = 1 // [NC]
+	}
+	var others []procInfo // processes that are not worker processes
+	for _, pi := range h.processesLocked() {
+		if pi.name != "w3wp.exe" {
+			others = append(others, pi)
 		}
 	}
 	h.mu.Unlock()
+
+	var sb strings.Builder
+	code := 0
+	switch {
+	case byName && recycle:
+		return p.iisappRecycle(pool, out)
+	case byName:
+		sb.WriteString(fmt.Sprintf("The following W3WP.exe processes are serving AppPool: %s\r\n", pool))
+		if len(workers) == 0 {
+			sb.WriteString("Error - no w3wp.exe processes are running at this time\r\n")
+			code = 1
+		}
+		for _, w := range workers {
+			if strings.EqualFold(w.pool, pool) {
+				sb.WriteString(fmt.Sprintf("W3WP.exe PID: %d\r\n", w.pid))
+			}
+		}
+	case byPID:
+		n, err := strconv.Atoi(strings.TrimSpace(pid))
+		found := ""
+		for _, w := range workers {
+			if w.pid == n {
+				found = w.pool
+			}
+		}
+		other := false
+		for _, pi := range others {
+			other = other || pi.pid == n
+		}
+		switch {
+		case err != nil:
+			sb.WriteString("ERROR: PID is not valid\r\n")
+			code = hresultExit(0x80070057)
+		case found != "" && recycle:
+			return p.iisappRecycle(found, out)
+		case found != "":
+			sb.WriteString(fmt.Sprintf("W3WP.exe PID: %d   AppPoolId: %s\r\n", n, found))
+		case other:
+			sb.WriteString("ERROR: ProcessId specified is NOT an instance of W3WP.exe - EXITING\r\n")
+			code = hresultExit(0x8007000D)
+		default:
+			sb.WriteString(fmt.Sprintf("Process ID %s not found.\r\n", pid))
+			code = hresultExit(0x80070002)
+		}
+	default:
+		if len(workers) == 0 {
+			sb.WriteString("Error - no results\r\n")
+			code = 2
+		}
+		for _, w := range workers {
+			sb.WriteString(fmt.Sprintf("W3WP.exe PID: %d   AppPoolId: %s\r\n", w.pid, w.pool))
+		}
+	}
 	p.write(out, sb.String())
 	return code
 }
+
+// iisappRecycle is iisapp.vbs's RecycleAppPool: IIsApplicationPool.Recycle through WMI.
+func (p *proc) iisappRecycle(pool string, out *stream) int {
+	h := p.h
+	p.write(out, "Connecting to server ...Done.\r\n")
+	h.mu.Lock()
+	pl := h.poolLocked(pool)
+	h.mu.Unlock()
+	if pl == nil {
+		p.write(out, fmt.Sprintf("Application pool '%s' does not exist.\r\n", pool))
+		return hresultExit(0x80070003)
+	}
+	if werr := h.wmiCall(&wmiObj{class: "IIsApplicationPool", pool: pl}, "Recycle"); werr != nil {
+		p.write(out, fmt.Sprintf("Failed to recycle application pool '%s'.\r\n%X : %s\r\n", pool, werr.code, werr.desc))
+		return hresultExit(werr.code)
+	}
+	p.write(out, fmt.Sprintf("Application pool '%s' recycled successfully.\r\n", pool))
+	return 0
+}
+
+// hresultExit is the exit code of a process that quits with an HRESULT: the signed 32-bit value.
+func hresultExit(code uint32) int { return int(int32(code)) }

@@ -38,7 +38,6 @@ func canonKey(p string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	// collapse doubled separators as reg.exe does not; keep it simple and exact
 	if rest == "" {
 		return full, true
 	}

@@ -140,8 +140,8 @@ func NewScenario(name string, opts Options) (*Host, error) {
 }
 
 // Mix returns a scenario name for each of n hosts, reproducibly from seed. When n is at least the
-// number of mixed scenarios (MixScenarios) every one appears at least once; the rest follow the scenarios' weights
-// (mostly healthy, affected and at-risk hosts).
+// number of mixed scenarios (MixScenarios) every one appears at least once; the rest follow the
+// scenarios' weights (mostly healthy, affected and at-risk hosts).
 func Mix(n int, seed int64) []string {
 	if n <= 0 {
 		return nil
@@ -163,13 +163,7 @@ func Mix(n int, seed int64) []string {
 			}
 		}
 	}
-	var mixed []string
-	for _, nm := range names {
-		if scenarios[nm].weight > 0 {
-			mixed = append(mixed, nm)
-		}
-	}
-	if n >= len(mixed) {
+	if mixed := MixScenarios(); n >= len(mixed) {
 		// every mixed scenario once, at seeded positions
 		perm := r.Perm(n)
 		for i, nm := range mixed {

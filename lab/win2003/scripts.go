@@ -36,8 +36,10 @@ func (p *proc) scriptAction(text string, args []string, out, errw *stream) (code
 			if u, err := url.Parse(m); err == nil && u.Port() != "" {
 				port, _ = strconv.Atoi(u.Port())
 			}
-			status := p.h.request(port)
+			status := p.h.Request(port)
 			if status == 0 {
+				// the lab's text for a refused connection; the real script's error text is
+				// unconfirmed ([NC]), only the exit code matters to iisremedy
 				p.write(errw, "The server returned an invalid or unrecognized response\r\n")
 				return 1, true
 			}
@@ -56,15 +58,9 @@ func (p *proc) scriptAction(text string, args []string, out, errw *stream) (code
 			if f == nil {
 				return 1, true
 			}
-			size, sum, ok := f.decoded()
+			nf, ok := f.decodedFile(dst, h.clock.Now())
 			if !ok {
 				return 1, true
-			}
-			nf := &file{path: dst, size: size, mtime: h.clock.Now()}
-			if f.big == nil {
-				nf.data = decodeSmallB64(f.data)
-			} else {
-				nf.big = &bigContent{fixed: sum}
 			}
 			h.fs.put(nf)
 			return 0, true
@@ -119,7 +115,7 @@ func progCscript(p *proc, _ string, args []string, _ string, out, errw *stream) 
 	}
 	path := p.abs(script)
 	if p.h.spec.IIS && strings.EqualFold(path, p.h.spec.SystemRoot+`\system32\iisapp.vbs`) {
-		return p.iisapp(rest, out, errw)
+		return p.iisapp(rest, out)
 	}
 	p.h.mu.Lock()
 	f := p.h.fs.file(path)
@@ -135,6 +131,7 @@ func progCscript(p *proc, _ string, args []string, _ string, out, errw *stream) 
 	if code, ok := p.scriptAction(decodeCP(p.loc().ansi, data), rest, out, errw); ok {
 		return code
 	}
+	// WSH's "file(line, column) source: description" error form [I]
 	p.write(errw, path+"(1, 1) Microsoft VBScript runtime error: ActiveX component can't create object\r\n\r\n")
 	return 1
 }

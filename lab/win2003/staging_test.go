@@ -3,6 +3,7 @@ package win2003_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -57,21 +58,35 @@ func TestStagingChunkedAndRaw(t *testing.T) {
 	}
 }
 
-// TestConcurrentExec runs probes and commands on one host from many goroutines (run with -race).
+// TestConcurrentExec runs commands and requests on one host from many goroutines (run with -race):
+// every command line must complete with its full output.
 func TestConcurrentExec(t *testing.T) {
 	h, err := win2003.NewScenario("affected", win2003.Options{Seed: 32, Clock: win2003.NewClock(win2003.DefaultStart, 1e4)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
+	errs := make(chan string, 8)
 	for i := 0; i < 8; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			f := `C:\f` + string(rune('a'+i)) + `.txt`
 			var out, errb bytes.Buffer
-			h.Exec(context.Background(), `cmd /v:on /c "sc query w3svc&wmic os get LastBootUpTime&echo x> C:\f`+string(rune('a'+i))+`.txt&type C:\fa.txt 2>nul&tasklist"`, nil, &out, &errb)
+			rc := h.Exec(context.Background(), `cmd /v:on /c "sc query w3svc&wmic os get BuildNumber /format:list&echo x`+strconv.Itoa(i)+`> `+f+`&type `+f+`&tasklist /fi "imagename eq lsass.exe" /fo csv /nh"`, nil, &out, &errb)
 			h.Request(80)
+			o := out.String()
+			for _, want := range []string{"SERVICE_NAME: w3svc\r\n", "BuildNumber=3790", "x" + strconv.Itoa(i) + "\r\n", `"lsass.exe","472",`} {
+				if !strings.Contains(o, want) {
+					errs <- fmt.Sprintf("goroutine %d: output lacks %q: %q (stderr %q, rc %d)", i, want, o, errb.String(), rc)
+					return
+				}
+			}
 		}()
 	}
 	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }

@@ -20,8 +20,13 @@ var coreFiles = []string{
 
 // otherIISFiles also live in inetsrv and follow the IIS level.
 var otherIISFiles = []string{
-	"adsiis.dll", "gzip.dll", "iisext.dll", "iislog.dll", "iisui.dll", "iisw3adm.dll", "inetmgr.exe",
+	"adsiis.dll", "gzip.dll", "iisext.dll", "iislog.dll", "iisui.dll", "inetmgr.exe",
 	"logscrpt.dll", "svcext.dll", "uihelper.dll", "w3ctrs.dll", "wamreg.dll", "iis.dll",
+}
+
+// iisFiles lists the versioned inetsrv files that follow the IIS level: the core files, then the others.
+func iisFiles() []string {
+	return append(append([]string(nil), coreFiles...), otherIISFiles...)
 }
 
 // oldFiles stay older on healthy SP2 hosts (FACTS.md §0, seed/ comments) and never count.
@@ -75,10 +80,7 @@ func (h *Host) build() {
 		h.fs.mkdirAll(dir)
 		h.fs.mkdirAll(drive + `\Inetpub\wwwroot`)
 		seen := map[string]bool{}
-		for _, f := range append(append([]string{}, coreFiles...), otherIISFiles...) {
-			if seen[f] {
-				continue
-			}
+		for _, f := range iisFiles() {
 			seen[f] = true
 			v := s.IISLevel
 			if o, ok := s.Overrides[f]; ok {
@@ -212,8 +214,8 @@ func hotfixDate(kb string) string {
 	return "4/14/2010"
 }
 
-// fileInUseLocked reports whether a file is loaded by a running process: the IIS files while
-// IISADMIN or W3SVC runs, the installer while it runs.
+// fileInUseLocked reports whether a file is loaded by a running process: the .dll and .exe files
+// of inetsrv while IISADMIN or W3SVC runs.
 func (h *Host) fileInUseLocked(path string) bool {
 	n := normPath(path)
 	if !strings.HasPrefix(n, normPath(h.inetsrv())+`\`) || !strings.HasSuffix(n, ".dll") && !strings.HasSuffix(n, ".exe") {

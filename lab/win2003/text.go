@@ -11,7 +11,6 @@ import (
 // made for the lab: no verbatim Spanish Server 2003 capture was found, so all of them are unconfirmed.
 // Property names of wmic and value names of reg stay English on every host (they are not localized).
 type locale struct {
-	id       string // install language, e.g. "0409"
 	ansiCP   int
 	oemCP    int
 	ansi     *charmap.Charmap
@@ -22,37 +21,43 @@ type locale struct {
 
 var locales = map[string]*locale{
 	"0409": {
-		id: "0409", ansiCP: 1252, oemCP: 437, ansi: charmap.Windows1252, oem: charmap.CodePage437,
+		ansiCP: 1252, oemCP: 437, ansi: charmap.Windows1252, oem: charmap.CodePage437,
 		scLabels: [7]string{"SERVICE_NAME", "TYPE", "STATE", "WIN32_EXIT_CODE", "SERVICE_EXIT_CODE", "CHECKPOINT", "WAIT_HINT"},
 		msg: map[string]string{
 			// cmd.exe's text for an unknown command (exit code 9009).
-			"notrecognized1":  "'%s' is not recognized as an internal or external command,",
-			"notrecognized2":  "operable program or batch file.",
-			"nofile":          "The system cannot find the file specified.",
-			"nopath":          "The system cannot find the path specified.",
-			"couldnotfind":    "Could Not Find %s",
-			"regnotfound":     "ERROR: The system was unable to find the specified registry key or value.",
-			"regok":           "The operation completed successfully",
-			"noinstances":     "No Instance(s) Available.",
-			"wmicbanner":      "Please wait while WMIC is being installed.",
-			"1009":            "A process serving application pool '%1' terminated unexpectedly. The process id was '%2'. The process exit code was '0x%3'.",
+			"notrecognized1": "'%s' is not recognized as an internal or external command,",
+			"notrecognized2": "operable program or batch file.",
+			"nofile":         "The system cannot find the file specified.",
+			"nopath":         "The system cannot find the path specified.",
+			"couldnotfind":   "Could Not Find %s",
+			"regnotfound":    "Error:  The system was unable to find the specified registry key or value", // reg.exe 3.0, see progReg
+			"regok":          "The operation completed successfully",                                      // no period in reg.exe 3.0 [I]
+			"noinstances":    "No Instance(s) Available.",
+			"wmicbanner":     "Please wait while WMIC is being installed.",
+			// W3SVC 1009 as rendered in samples/w3svc-1009-event-*.txt; the TechNet template in
+			// FACTS.md §3 lacks the space in "was '0x%3'", a glitch of that copy.
+			"1009": "A process serving application pool '%1' terminated unexpectedly. The process id was '%2'. The process exit code was '0x%3'.",
+			// W3SVC 1002 as the TechNet template in FACTS.md §3 spells it. Unconfirmed: IIS 7's
+			// WAS 5002 reads "process(es)" (learn.microsoft.com dd364088), and the same TechNet
+			// copy has other spacing glitches ("aping", "was'0x%3'").
 			"1002":            "Application pool '%1' is being automatically disabled due to a series of failures in the process (es) serving that application pool.",
 			"w3svcdisplay":    "World Wide Web Publishing Service",
 			"scheddisplay":    "Task Scheduler",
 			"winrmdisplay":    "Windows Remote Management (WS-Management)",
 			"iisadmindisplay": "IIS Admin Service",
-			"dirnotempty":     "A subdirectory or file %s already exists.",
+			"direxists":       "A subdirectory or file %s already exists.",
 			"accessdenied":    "Access is denied.",
 			"syntax":          "The syntax of the command is incorrect.",
 			"echoon":          "ECHO is on.",
 			"echooff":         "ECHO is off.",
-			"warning":         "warning",
-			"error":           "error",
-			"information":     "information",
+			// Win32_NTLogEvent.Type, lower case as the lab prints it [I]
+			"warning":     "warning",
+			"error":       "error",
+			"information": "information",
 		},
 	},
 	"0C0A": {
-		id: "0C0A", ansiCP: 1252, oemCP: 850, ansi: charmap.Windows1252, oem: charmap.CodePage850,
+		ansiCP: 1252, oemCP: 850, ansi: charmap.Windows1252, oem: charmap.CodePage850,
 		// Unconfirmed: labels as later Spanish Windows prints them.
 		scLabels: [7]string{"NOMBRE_SERVICIO", "TIPO", "ESTADO", "CÓD_SALIDA_WIN32", "CÓD_SALIDA_SERVICIO", "PUNTO_COMPROB.", "INDICACIÓN_INICIO"},
 		msg: map[string]string{
@@ -71,7 +76,7 @@ var locales = map[string]*locale{
 			"scheddisplay":    "Programador de tareas",
 			"winrmdisplay":    "Administración remota de Windows (WS-Management)",
 			"iisadmindisplay": "Servicio IIS Admin",
-			"dirnotempty":     "Ya existe el subdirectorio o el archivo %s.",
+			"direxists":       "Ya existe el subdirectorio o el archivo %s.",
 			"accessdenied":    "Acceso denegado.",
 			"syntax":          "La sintaxis del comando no es correcta.",
 			"echoon":          "ECHO está activado.",

@@ -47,8 +47,10 @@ func WMIDateTime(t time.Time) string {
 	return fmt.Sprintf("%s.%06d%c%03d", t.Format("20060102150405"), t.Nanosecond()/1000, sign, m)
 }
 
-// EventDateTime renders an event's TimeGenerated/TimeWritten: UTC with the offset written "-000",
-// as wmic ntevent captures in public scripts show it [I].
+// EventDateTime renders an event's TimeGenerated/TimeWritten: UTC with the offset written "-000"
+// [P]: Microsoft's ATA SIEM-integration docs show WMI's "TimeGenerated=20150310132717.784882-000"
+// (a later Windows). The classic event log keeps whole seconds (EVENTLOGRECORD), so on 2003 the
+// fraction is .000000 [I].
 func EventDateTime(t time.Time) string {
 	return t.UTC().Format("20060102150405") + fmt.Sprintf(".%06d-000", t.Nanosecond()/1000)
 }
@@ -88,7 +90,7 @@ var (
 
 // wmicExitCode is the process exit code after a WMI error: the HRESULT as a signed 32-bit number.
 // Unconfirmed.
-func wmicExitCode(code uint32) int { return int(int32(code)) }
+func wmicExitCode(code uint32) int { return hresultExit(code) }
 
 var wmicAliases = map[string]string{
 	"os": "Win32_OperatingSystem", "datafile": "CIM_DataFile", "logicaldisk": "Win32_LogicalDisk",
@@ -115,10 +117,10 @@ func progWmic(p *proc, _ string, args []string, _ string, out, errw *stream) int
 	first := !h.wmicInstalled
 	h.wmicInstalled = true
 	h.mu.Unlock()
-	w := &wmicWriter{p: p, out: out, banner: first}
+	w := &wmicWriter{p: p, out: out, errw: errw, banner: first}
 	defer w.flush()
 	if i >= len(args) {
-		w.err("wmic:root\\cli>") // interactive mode is not modelled
+		w.errText("wmic:root\\cli>") // the interactive prompt; interactive mode is not modelled
 		return 0
 	}
 	class := ""
@@ -315,17 +317,15 @@ func renderWmic(format string, names []string, objs []*wmiObj, node string) stri
 type wmicWriter struct {
 	p      *proc
 	out    *stream
+	errw   *stream
 	banner bool
 	buf    strings.Builder
 }
 
 func (w *wmicWriter) text(s string) { w.buf.WriteString(s) }
 
-func (w *wmicWriter) errText(s string) {
-	w.p.write(w.p.errStream(), s)
-}
-
-func (w *wmicWriter) err(s string) { w.errText(s) }
+// errText writes to stderr at once, in the console code page.
+func (w *wmicWriter) errText(s string) { w.p.write(w.errw, s) }
 
 func (w *wmicWriter) wmiErr(e *wmiError) {
 	facility := "WMI"
@@ -361,14 +361,6 @@ func (w *wmicWriter) flush() {
 	}
 }
 
-// errStream is the stderr of the program being run (set by runSimple through curErr).
-func (p *proc) errStream() *stream {
-	if p.curErr != nil {
-		return p.curErr
-	}
-	return &stream{kind: streamNul}
-}
-
 // ---------- instances ----------
 
 func boolStr(b bool) string {
@@ -383,12 +375,11 @@ func (h *Host) wmiInstancesLocked(namespace, class string) ([]*wmiObj, *wmiError
 	switch ns {
 	case `root\cimv2`:
 	case `root\microsoftiisv2`:
-		if !h.spec.IIS || !h.serviceLocked("IISADMIN").running {
-			if !h.spec.IIS {
-				return nil, errInvalidNamespace
-			}
-			// the provider needs IISADMIN; when it is stopped WMI starts it on demand [I]
-			a := h.serviceLocked("IISADMIN")
+		if !h.spec.IIS {
+			return nil, errInvalidNamespace
+		}
+		// the provider needs IISADMIN; when it is stopped WMI starts it on demand [I]
+		if a := h.serviceLocked("IISADMIN"); !a.running {
 			a.running, a.pid = true, h.newPIDLocked()
 		}
 		return h.iisInstancesLocked(class)
@@ -444,7 +435,7 @@ func (h *Host) wmiInstancesLocked(namespace, class string) ([]*wmiObj, *wmiError
 
 func (h *Host) osObjLocked() *wmiObj {
 	s := h.spec
-	loc := time.FixedZone("", s.TZOffset*60)
+	loc := h.zone()
 	caption := "Microsoft(R) Windows(R) Server 2003, Standard Edition"
 	if s.Arch == "AMD64" {
 		caption = "Microsoft(R) Windows(R) Server 2003 Standard x64 Edition"
@@ -481,7 +472,7 @@ func (h *Host) osObjLocked() *wmiObj {
 }
 
 func (h *Host) datafileObjsLocked() []*wmiObj {
-	loc := time.FixedZone("", h.spec.TZOffset*60)
+	loc := h.zone()
 	var out []*wmiObj
 	for _, k := range sortedKeys(h.fs.files) {
 		f := h.fs.files[k]

@@ -297,10 +297,6 @@ func unwrapMessage(sess *ntlm.Session, body []byte) ([]byte, error) {
 	return plain, nil
 }
 
-func (a *authResult) seal(reply []byte) ([]byte, string, error) {
-	return wrapMessage(a.session, reply), encCtype, nil
-}
-
 // checkPassword compares a Basic user (optionally HOST\user or user@HOST) and password.
 func (s *Server) checkPassword(user, pass string) bool {
 	if d, u, ok := strings.Cut(user, `\`); ok {

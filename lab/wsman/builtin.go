@@ -52,7 +52,8 @@ func (h *builtinHost) run(ctx context.Context, line string, stdin io.Reader, std
 	lower := strings.ToLower(line)
 	switch {
 	case strings.HasPrefix(lower, "cmd /c "):
-		return h.Exec(ctx, strings.Trim(strings.TrimSpace(line[7:]), `"`), stdin, stdout, stderr), true
+		// Only the child cmd.exe ends; the outer line goes on after "&", as in cmd.exe.
+		return h.Exec(ctx, strings.Trim(strings.TrimSpace(line[7:]), `"`), stdin, stdout, stderr), false
 	case lower == "echo." || lower == "echo":
 		fmt.Fprint(stdout, "\r\n")
 	case strings.HasPrefix(lower, "echo "):

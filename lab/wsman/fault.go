@@ -13,8 +13,6 @@ type fault struct {
 	message string // f:Message
 }
 
-func (f *fault) Error() string { return fmt.Sprintf("wsman fault %s %s", f.subcode, f.wsman) }
-
 // Texts are en-US Windows strings; the trailing spaces are Windows' own.
 const (
 	// samples/soap/masterzen_receive_fault_timedout_500.xml (two trailing spaces). masterzen/winrm

@@ -145,6 +145,17 @@ func TestCancelMidCommand(t *testing.T) {
 		t.Errorf("no Signal: %+v", st)
 	}
 	// The shell still works after the termination.
+	again, err := sh.ExecuteWithContext(context.Background(), "echo again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	go func() { _, _ = io.Copy(io.Discard, again.Stderr) }()
+	_, _ = out.ReadFrom(again.Stdout)
+	again.Wait()
+	if out.String() != "again\r\n" || again.ExitCode() != 0 {
+		t.Errorf("next command: %q exit %d", out.String(), again.ExitCode())
+	}
 	if err := sh.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -376,10 +387,10 @@ func TestConcurrentShells(t *testing.T) {
 	_, host, port := start(t, srv)
 	var wg sync.WaitGroup
 	for i := 0; i < 4; i++ {
+		c := mzClient(t, host, port, "Administrator", "Passw0rd!", nil) // may t.Fatal: not in the goroutine
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			c := mzClient(t, host, port, "Administrator", "Passw0rd!", nil)
 			out, _, _, err := c.RunWithContextWithString(context.Background(), fmt.Sprintf("echo %d", i), "")
 			if err != nil || out != fmt.Sprintf("%d\r\n", i) {
 				t.Errorf("%d: %q %v", i, out, err)

@@ -14,7 +14,7 @@ import (
 	"github.com/masterzen/winrm"
 )
 
-// testdata/soap holds /work/shared/samples/soap: Windows replies from public client test suites,
+// testdata/soap holds the project's samples/soap: Windows replies from public client test suites,
 // line 1 = provenance comment, then the payload byte for byte (see its README.md).
 func sample(t *testing.T, name string) string {
 	t.Helper()

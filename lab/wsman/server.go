@@ -3,8 +3,8 @@
 // with Windows' reply shapes and faults, Basic and NTLM authentication with WinRM message
 // encryption, HTTPS profiles and fault injection. Its zero value is ready for use.
 //
-// The wire formats follow /work/shared/WINRM-PROTOCOL.md and the captured replies in
-// samples/soap; comments cite the section or sample for each Windows-specific detail.
+// The wire formats follow WINRM-PROTOCOL.md and the captured replies in samples/soap (copied to
+// testdata/soap); comments cite the section or sample for each Windows-specific detail.
 package wsman
 
 import (
@@ -261,14 +261,8 @@ func (s *Server) drop(w http.ResponseWriter) {
 // faults included (samples/soap/README.md); sealed when the request came sealed (§1.7).
 func (s *Server) writeReply(w http.ResponseWriter, status int, reply []byte, a *authResult) {
 	if a.session != nil {
-		sealed, ctype, err := a.seal(reply)
-		if err != nil {
-			s.logf("wsman: seal reply: %v", err)
-			w.WriteHeader(http.StatusInternalServerError)
-			return
-		}
-		reply = sealed
-		w.Header().Set("Content-Type", ctype)
+		reply = wrapMessage(a.session, reply)
+		w.Header().Set("Content-Type", encCtype)
 	} else {
 		w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
 	}

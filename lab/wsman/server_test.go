@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http/httptest"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/masterzen/winrm"
@@ -76,6 +75,7 @@ func TestBasicManyCommandsOneShell(t *testing.T) {
 		{"echo out & echo err 1>&2 & exit /b 3", "out\r\n", "err\r\n", 3},
 		{"nosuch.exe", "", "'nosuch.exe' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", 9009},
 		{"exit /b 123", "", "", 123},
+		{`cmd /c "echo a" & echo b`, "a\r\nb\r\n", "", 0}, // only the child cmd ends at its line's end
 	}
 	for _, tt := range tests {
 		cmd, err := sh.ExecuteWithContext(ctx, tt.cmd)
@@ -101,5 +101,4 @@ func TestBasicManyCommandsOneShell(t *testing.T) {
 	if st := srv.Stats(); st.Shells != 0 || st.Commands != int64(len(tests)) {
 		t.Errorf("stats: %+v", st)
 	}
-	_ = strings.ToUpper
 }

@@ -131,8 +131,8 @@ func startCommand(host Host, cmdline string) *command {
 	return c
 }
 
-// terminate kills the process (Signal terminate, Delete, Reset) and waits for Exec to return,
-// so that no output arrives afterwards.
+// terminate kills the process (Signal terminate, Delete, Reset). It does not wait for Exec to
+// return; Signal waits on finished itself.
 func (c *command) terminate() {
 	c.cancel()
 	c.stdin.Close()

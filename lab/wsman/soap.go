@@ -37,9 +37,8 @@ const (
 	actionFault     = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault" // samples/soap/*_500.xml
 	actionAddrFault = nsAddr + "/fault"                                  // pywinrm_fault_mustunderstand_500.xml
 
-	stateRunning    = nsShell + "/CommandState/Running"
-	stateDone       = nsShell + "/CommandState/Done"
-	signalTerminate = nsShell + "/signal/terminate"
+	stateRunning = nsShell + "/CommandState/Running"
+	stateDone    = nsShell + "/CommandState/Done"
 )
 
 // node is a namespace-resolved XML element: just enough DOM to read a WS-Man request.
@@ -50,7 +49,12 @@ type node struct {
 	children     []*node
 }
 
+// attr returns the value of the attribute with the given local name ("" if absent or n is nil,
+// so that a request missing an element reads as missing values, not a panic).
 func (n *node) attr(local string) string {
+	if n == nil {
+		return ""
+	}
 	for _, a := range n.attrs {
 		if a.Name.Local == local {
 			return a.Value
@@ -140,9 +144,8 @@ type request struct {
 	action, messageID, resourceURI, shellID string
 	maxEnvelope                             int           // w:MaxEnvelopeSize (0 = absent)
 	timeout                                 time.Duration // w:OperationTimeout (0 = absent)
-	options                                 map[string]string
-	notUnderstood                           *node // first mustUnderstand="true" header we do not know
-	body                                    *node // first child of s:Body, nil when empty
+	notUnderstood                           *node         // first mustUnderstand="true" header we do not know
+	body                                    *node         // first child of s:Body, nil when empty
 }
 
 // understood lists the header blocks the server processes; anything else carrying
@@ -162,7 +165,6 @@ var understood = map[xml.Name]bool{
 	{Space: nsMsWsman, Local: "SessionId"}:      true,
 	{Space: nsMsWsman, Local: "OperationID"}:    true,
 	{Space: nsMsWsman, Local: "SequenceId"}:     true,
-	{Space: nsWsman, Local: "FragmentTransfer"}: false,
 }
 
 func parseRequest(data []byte) (*request, error) {
@@ -173,7 +175,7 @@ func parseRequest(data []byte) (*request, error) {
 	if root.space != nsSoap || root.local != "Envelope" {
 		return nil, fmt.Errorf("parse soap request: root is %s:%s, not a SOAP 1.2 envelope", root.space, root.local)
 	}
-	req := &request{options: map[string]string{}}
+	req := &request{}
 	hdr := root.child(nsSoap, "Header")
 	if hdr != nil {
 		for _, h := range hdr.children {
@@ -196,9 +198,6 @@ func parseRequest(data []byte) (*request, error) {
 		if n := hdr.child(nsWsman, "OperationTimeout"); n != nil {
 			req.timeout, _ = parseDuration(strings.TrimSpace(n.Text()))
 		}
-		for _, o := range hdr.child(nsWsman, "OptionSet").all(nsWsman, "Option") {
-			req.options[o.attr("Name")] = strings.TrimSpace(o.Text())
-		}
 	}
 	if b := root.child(nsSoap, "Body"); b != nil && len(b.children) > 0 {
 		req.body = b.children[0]
@@ -214,7 +213,7 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	s = s[1:]
 	var total float64
-	inTime := false
+	inTime, parts := false, 0
 	for s != "" {
 		if s[0] == 'T' {
 			inTime = true
@@ -226,11 +225,12 @@ func parseDuration(s string) (time.Duration, error) {
 			return 0, bad
 		}
 		v, err := strconv.ParseFloat(s[:i], 64)
-		if err != nil || v < 0 {
+		if err != nil || !(v >= 0) { // also refuses NaN, which ParseFloat accepts
 			return 0, bad
 		}
 		unit := s[i]
 		s = s[i+1:]
+		parts++
 		switch {
 		case unit == 'D' && !inTime:
 			total += v * 86400
@@ -245,6 +245,9 @@ func parseDuration(s string) (time.Duration, error) {
 		default: // years and months have no fixed length; WS-Man never sends them
 			return 0, bad
 		}
+	}
+	if parts == 0 {
+		return 0, bad
 	}
 	if total > 1e9 {
 		total = 1e9

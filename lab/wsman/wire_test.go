@@ -3,6 +3,7 @@ package wsman
 import (
 	"bytes"
 	"encoding/base64"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -180,9 +181,17 @@ func TestOperationQuota(t *testing.T) {
 	started := make(chan struct{})
 	srv.ReceiveTimeout = func(d time.Duration) time.Duration { close(started); return time.Hour }
 	done := make(chan string)
-	go func() {
-		_, _, b := soapPost(t, url, winrm.NewGetOutputRequest(url, shellID, cmdID, "stdout stderr", p).String())
-		done <- b
+	go func() { // not soapPost: t.Fatal must not run outside the test goroutine
+		req, _ := http.NewRequest("POST", url, strings.NewReader(winrm.NewGetOutputRequest(url, shellID, cmdID, "stdout stderr", p).String()))
+		req.SetBasicAuth("Administrator", "Passw0rd!")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		done <- string(b)
 	}()
 	<-started
 	status, hd, body := soapPost(t, url, winrm.NewOpenShellRequest(url, p).String())
@@ -190,5 +199,61 @@ func TestOperationQuota(t *testing.T) {
 	close(h.release)
 	if b := <-done; !strings.Contains(b, base64.StdEncoding.EncodeToString([]byte("released\r\n"))) {
 		t.Errorf("receive: %s", b)
+	}
+}
+
+// TestMalformedRequestsGetFaults sends requests a hostile or broken client could send: each
+// gets a SOAP fault, never a panic or a dropped connection.
+func TestMalformedRequestsGetFaults(t *testing.T) {
+	srv := basicServer()
+	ts, _, _ := start(t, srv)
+	url := ts.URL + "/wsman"
+	p := winrm.DefaultParameters
+	_, _, body := soapPost(t, url, winrm.NewOpenShellRequest(url, p).String())
+	shellID, err := winrm.ParseOpenShellResponse(body)
+	if err != nil || shellID == "" {
+		t.Fatalf("create: %v %s", err, body)
+	}
+	_, _, body = soapPost(t, url, winrm.NewExecuteCommandRequest(url, shellID, "echo x", nil, p).String())
+	cmdID, err := winrm.ParseExecuteCommandResponse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desired := regexp.MustCompile(`<rsp:DesiredStream[^>]*>[^<]*</rsp:DesiredStream>`)
+	receive := winrm.NewGetOutputRequest(url, shellID, cmdID, "stdout stderr", p).String()
+	if !desired.MatchString(receive) {
+		t.Fatalf("no DesiredStream in %s", receive)
+	}
+	send := winrm.NewSendInputRequest(url, shellID, cmdID, []byte("x"), false, p).String()
+	signal := winrm.NewSignalRequest(url, shellID, cmdID, p).String()
+	tests := []struct {
+		name, req, want string
+	}{
+		{"receive without DesiredStream", desired.ReplaceAllString(receive, ""), "w:InvalidParameter"},
+		{"signal without CommandId", strings.Replace(signal, `CommandId="`+cmdID+`"`, "", 1), "w:InvalidParameter"},
+		{"send with bad base64", strings.Replace(send, base64.StdEncoding.EncodeToString([]byte("x")), "!!!", 1), "w:SchemaValidationError"},
+		{"receive with an empty body", regexp.MustCompile(`(?s)<env:Body>.*</env:Body>`).ReplaceAllString(receive, "<env:Body></env:Body>"), "w:SchemaValidationError"},
+	}
+	for _, tt := range tests {
+		if tt.req == receive || tt.req == signal || tt.req == send {
+			t.Fatalf("%s: the request was not altered", tt.name)
+		}
+		status, h, body := soapPost(t, url, tt.req)
+		wantFault(t, tt.name, status, h, body, tt.want)
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	good := map[string]time.Duration{"PT60S": time.Minute, "PT60.000S": time.Minute, "PT1.5S": 1500 * time.Millisecond,
+		"PT1M30S": 90 * time.Second, "P0DT0H0M1S": time.Second, "P1D": 24 * time.Hour}
+	for in, want := range good {
+		if got, err := parseDuration(in); err != nil || got != want {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "60", "PT", "PTS", "PT-1S", "PTNaNS", "PT1Y", "P1M", "PTxS"} {
+		if got, err := parseDuration(in); err == nil {
+			t.Errorf("parseDuration(%q) = %v, want an error", in, got)
+		}
 	}
 }
