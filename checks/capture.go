@@ -13,9 +13,9 @@ import (
 // ErrNotCapture means the input has no probe v1 markers at all: it is not a probe capture.
 var ErrNotCapture = errors.New("not an iisremedy probe capture (no probe v1 markers)")
 
-// ErrUnsupportedVersion means the input is a probe capture of a version this build does not
+// errUnsupportedVersion means the input is a probe capture of a version this build does not
 // read (it has markers, none of them v1).
-var ErrUnsupportedVersion = errors.New("unsupported iisremedy probe version")
+var errUnsupportedVersion = errors.New("unsupported iisremedy probe version")
 
 // Capture is a probe capture split into its sections.
 type Capture struct {
@@ -28,10 +28,9 @@ type Capture struct {
 // Section is one section of a capture.
 type Section struct {
 	Name string
-	// Raw is the bytes between the begin marker's line end and the end marker, unchanged.
-	Raw []byte
-	// Text is Raw decoded to UTF-8: UTF-16LE parts (with or without BOM, after an ASCII
-	// banner) decoded, ANSI bytes kept when valid UTF-8 and read as Windows-1252 otherwise.
+	// Text is what lies between the begin marker's line end and the end marker, in UTF-8:
+	// UTF-16LE parts (with or without BOM, after an ASCII banner) decoded, ANSI bytes kept
+	// when valid UTF-8 and read as Windows-1252 otherwise.
 	Text string
 	// Encoding is "ansi", "utf-16le", or "ansi+utf-16le" (an ASCII banner, then UTF-16LE).
 	Encoding string
@@ -42,9 +41,6 @@ type Section struct {
 	// was not a number (e.g. delayed expansion off: rc=!ERRORLEVEL!).
 	RC      int
 	RCKnown bool
-	// Offset is the byte offset of the begin marker in the capture (or in its UTF-8
-	// decoding, for a capture saved entirely as UTF-16LE).
-	Offset int
 }
 
 // Section returns the named section, or nil.
@@ -76,7 +72,8 @@ const maxCapture = 64 << 20
 // capture saved entirely as UTF-16LE (e.g. by PowerShell redirection). Text around sections
 // is ignored. A capture cut short keeps the sections it has (the last one marked
 // incomplete); the missing ones are simply absent. Input without any v1 marker gives
-// ErrNotCapture (or ErrUnsupportedVersion when it has markers of another version).
+// ErrNotCapture; input whose markers are all of another probe version gives an error that
+// names that version.
 func ParseCapture(data []byte) (*Capture, error) {
 	if len(data) > maxCapture {
 		return nil, fmt.Errorf("probe capture larger than %d bytes", maxCapture)
@@ -102,7 +99,7 @@ func ParseCapture(data []byte) (*Capture, error) {
 	}
 	if len(v1) == 0 {
 		if len(others) > 0 {
-			return nil, fmt.Errorf("%w: capture has %s markers, this build reads v1", ErrUnsupportedVersion, others[0])
+			return nil, fmt.Errorf("%w: capture has %s markers, this build reads v1", errUnsupportedVersion, others[0])
 		}
 		return nil, ErrNotCapture
 	}
@@ -113,7 +110,7 @@ func ParseCapture(data []byte) (*Capture, error) {
 	var open *marker
 	closeOpen := func(endAt int, complete bool, m *marker) {
 		body := data[open.end:endAt]
-		s := &Section{Name: open.name, Raw: body, Complete: complete, Offset: open.start}
+		s := &Section{Name: open.name, Complete: complete}
 		if complete {
 			s.RC, s.RCKnown = m.rc, m.rcKnown
 			if !m.rcKnown {
@@ -182,11 +179,11 @@ func parseMarker(data []byte, start int) (marker, bool) {
 	if lineEnd < 0 {
 		lineEnd = len(rest)
 	}
-	close := bytes.Index(rest[:lineEnd], []byte("##"))
-	if close < 0 {
+	closing := bytes.Index(rest[:lineEnd], []byte("##"))
+	if closing < 0 {
 		return marker{}, false
 	}
-	fields := strings.Fields(string(rest[:close]))
+	fields := strings.Fields(string(rest[:closing]))
 	m := marker{start: start}
 	if len(fields) < 3 || !isMarkerWord(fields[0]) || fields[0][0] != 'v' {
 		return m, false
@@ -214,7 +211,7 @@ func parseMarker(data []byte, start int) (marker, bool) {
 		return m, false
 	}
 	// Consume blanks and one line end (CRLF, CRCRLF, LF or CR).
-	end := start + len(markerPrefix) + close + 2
+	end := start + len(markerPrefix) + closing + 2
 	for end < len(data) && (data[end] == ' ' || data[end] == '\t') {
 		end++
 	}

@@ -71,10 +71,10 @@ func TestProbeScript(t *testing.T) {
 	if !strings.Contains(s, "\r\nsetlocal EnableDelayedExpansion\r\n") {
 		t.Error("no setlocal EnableDelayedExpansion")
 	}
-	for _, ps := range ProbeCommands() {
-		block := "echo ##iisremedy-probe v1 begin " + ps.Name + "##\r\n" + ps.Command + "\r\necho ##iisremedy-probe v1 end " + ps.Name + " rc=!ERRORLEVEL!##\r\n"
+	for _, ps := range probeV1 {
+		block := "echo ##iisremedy-probe v1 begin " + ps.name + "##\r\n" + ps.command + "\r\necho ##iisremedy-probe v1 end " + ps.name + " rc=!ERRORLEVEL!##\r\n"
 		if !strings.Contains(s, block) {
-			t.Errorf("section %s not as expected", ps.Name)
+			t.Errorf("section %s not as expected", ps.name)
 		}
 	}
 	if !strings.Contains(s, `DeviceID='%SystemDrive%'`) {
@@ -100,8 +100,8 @@ func TestParseCaptureNotCapture(t *testing.T) {
 		}
 	}
 	_, err = ParseCapture([]byte("##iisremedy-probe v2 begin os##\r\nx\r\n##iisremedy-probe v2 end os rc=0##\r\n"))
-	if !errors.Is(err, ErrUnsupportedVersion) {
-		t.Errorf("v2 capture: err = %v, want ErrUnsupportedVersion", err)
+	if !errors.Is(err, errUnsupportedVersion) {
+		t.Errorf("v2 capture: err = %v, want errUnsupportedVersion", err)
 	}
 }
 
@@ -123,10 +123,10 @@ func TestParseCaptureSections(t *testing.T) {
 		t.Fatalf("got %d sections, want 4", len(c.Sections))
 	}
 	h := c.Section("hostname")
-	if string(h.Raw) != "WEB01\r\n" || h.Text != "WEB01\r\n" || h.RC != 0 || !h.RCKnown || !h.Complete || h.Encoding != "ansi" {
+	if h.Text != "WEB01\r\n" || h.RC != 0 || !h.RCKnown || !h.Complete || h.Encoding != "ansi" {
 		t.Errorf("hostname = %+v", h)
 	}
-	if s := c.Section("iis"); len(s.Raw) != 0 || s.RC != 1 {
+	if s := c.Section("iis"); s.Text != "" || s.RC != 1 {
 		t.Errorf("iis = %+v", s)
 	}
 	if s := c.Section("w3svc"); s.Text != "x\r\n" || s.RC != -1073741819 {
@@ -178,12 +178,12 @@ func TestParseCaptureEncodings(t *testing.T) {
 			if s == nil || s.Encoding != tt.wantEnc {
 				t.Fatalf("section = %+v, want encoding %s", s, tt.wantEnc)
 			}
-			l := ParseWMICList(s.Text)
-			if len(l.Instances) != 1 || l.Instances[0]["FreeSpace"] != "5368709120" || l.Instances[0]["Size"] != "21474836480" {
-				t.Errorf("instances = %#v (text %q)", l.Instances, s.Text)
+			l := parseWMICList(s.Text)
+			if len(l) != 1 || len(l[0]) != 2 || l[0]["FreeSpace"] != "5368709120" || l[0]["Size"] != "21474836480" {
+				t.Errorf("instances = %#v (text %q)", l, s.Text)
 			}
-			if tt.banner != (len(l.Other) == 1) {
-				t.Errorf("other lines = %q", l.Other)
+			if hasBanner := strings.HasPrefix(s.Text, "Please wait") || strings.HasPrefix(s.Text, "Bitte warten"); tt.banner != hasBanner {
+				t.Errorf("banner kept = %v, want %v (text %q)", hasBanner, tt.banner, s.Text)
 			}
 		})
 	}

@@ -2,15 +2,14 @@ package checks
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 )
 
-// ParseWMIDatetime parses a CIM_DATETIME as WMI prints it: yyyymmddHHMMSS.mmmmmmsUUU,
+// parseWMIDatetime parses a CIM_DATETIME as WMI prints it: yyyymmddHHMMSS.mmmmmmsUUU,
 // where s is + or - and UUU the offset from UTC in minutes (FACTS.md §5,
 // samples/wmi-datetime-sample.txt: 20011224113047.000000-480). The result carries that
 // offset as a fixed zone.
-func ParseWMIDatetime(s string) (time.Time, error) {
+func parseWMIDatetime(s string) (time.Time, error) {
 	if len(s) != 25 || s[14] != '.' || (s[21] != '+' && s[21] != '-') {
 		return time.Time{}, fmt.Errorf("WMI datetime %q: want yyyymmddHHMMSS.mmmmmm+UUU", s)
 	}
@@ -56,10 +55,4 @@ func offsetName(minutes int) string {
 		sign, minutes = "-", -minutes
 	}
 	return sign + fmt.Sprintf("%02d:%02d", minutes/60, minutes%60)
-}
-
-// parseUintField parses a wmic numeric property (FreeSpace, Size): decimal digits.
-func parseUintField(s string) (uint64, bool) {
-	n, err := strconv.ParseUint(s, 10, 64)
-	return n, err == nil
 }

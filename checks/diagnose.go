@@ -38,7 +38,7 @@ type FileState struct {
 
 // decisiveSections must be established for any verdict other than not-applicable; the
 // others (hostname, lang, boot, disk, powershell) only add detail.
-var decisiveSections = []string{SectionInetsrv, SectionHotfixes, SectionEvents, SectionAppPools, SectionW3SVC}
+var decisiveSections = []string{sectionInetsrv, sectionHotfixes, sectionEvents, sectionAppPools, sectionW3SVC}
 
 const timeLayout = "2006-01-02 15:04:05 -07:00"
 
@@ -70,22 +70,25 @@ func (d *diag) at(t time.Time) string {
 //     baseline; files known to stay older never count, absent files are noted. If none of
 //     the core files is listed, probe-failed.
 //  4. A trigger update is installed when its hotfix key is registered OR any file it
-//     brings (w3core.dll) is at or above the version it brings.
+//     brings (w3core.dll) is at or above the version it brings (then the evidence says
+//     "or a later update of its files": a later update brings newer copies too).
 //  5. Crash evidence is any of: (a) a crash event (1009) whose exit code is the symptom's
 //     (ffffffff; optional 0x, any case); (b) a pool-disabled event (1002); (c) a pool with
-//     AppPoolAutoStart true in AppPoolState 4 (stopped) while W3SVC is running: IIS 6
-//     clears auto-start when an operator stops a pool, so an auto-start pool that is
-//     stopped under a running service was stopped by Rapid-Fail Protection or failed to
-//     start. Events count only when generated at or after the last boot (when the boot time
-//     is known): a reboot re-enables pools, and events from before a remediation reboot
-//     must not condemn the fixed binaries. A 1009 with another exit code (0x80 in
+//     AppPoolAutoStart true in AppPoolState 4 (stopped) while W3SVC is running: IIS
+//     Manager clears auto-start when an operator stops a pool (inferred; FACTS.md §4.1
+//     does not confirm it), so an auto-start pool that is stopped under a running service
+//     was stopped by Rapid-Fail Protection or failed to start. Events count only when
+//     generated at or after the last boot (when the boot time is known): a reboot
+//     re-enables pools, and events from before a remediation reboot must not condemn the
+//     fixed binaries. A 1009 with another exit code (0x80 in
 //     samples/w3svc-1009-event-exit-0x80.txt) is a crash of another kind: it is reported
 //     as a note and is not crash evidence by itself; if it made Rapid-Fail Protection
-//     disable the pool, (b)/(c) are evidence of a crash with the binaries at the baseline,
-//     hence other-cause.
+//     disable the pool, (b)/(c) are crash evidence all the same (DESIGN.md: "or pools
+//     disabled"): other-cause with the binaries at the baseline.
 //  6. Core files below the baseline: with a trigger installed, affected with crash
-//     evidence, mismatch without; without a trigger, at-risk (crashes are then noted as
-//     not the trigger's doing).
+//     evidence (when no crash has the symptom's exit code, the evidence says so),
+//     mismatch without; without a trigger, at-risk (crashes are then noted as not the
+//     trigger's doing).
 //  7. Core files at or above the baseline: other-cause with crash evidence, else healthy.
 func Diagnose(f *Facts, pb *playbooks.Playbook) Finding {
 	if pb == nil {
@@ -106,6 +109,9 @@ type diag struct {
 	f  *Facts
 	pb *playbooks.Playbook
 	fd Finding
+	// onlyOtherCrashes: pools were disabled or stopped, and every crash event since the
+	// boot has another exit code than the symptom's.
+	onlyOtherCrashes bool
 }
 
 func (d *diag) evidence(format string, args ...any) {
@@ -118,11 +124,12 @@ func (d *diag) note(format string, args ...any) {
 
 func (d *diag) verdict(v playbooks.Verdict) { d.fd.Verdict = v }
 
-// failed reports the first of sections that is not established as probe-failed.
+// failed gives probe-failed, naming every one of sections that is not established, and
+// reports whether there was one.
 func (d *diag) failed(sections ...string) bool {
 	var bad []string
 	for _, s := range sections {
-		if !d.f.Established(s) {
+		if !d.f.established(s) {
 			bad = append(bad, s)
 		}
 	}
@@ -131,22 +138,19 @@ func (d *diag) failed(sections ...string) bool {
 	}
 	d.verdict(playbooks.ProbeFailed)
 	for _, s := range bad {
-		msg := d.problemOf(s)
-		if msg == "" {
-			msg = "not established"
-		}
-		d.evidence("Section %s of the probe failed: %s.", s, strings.TrimSuffix(msg, "."))
+		d.evidence("Section %s of the probe failed: %s.", s, d.problemOf(s))
 	}
 	return true
 }
 
+// problemOf is the first problem recorded for a section, without its final full stop.
 func (d *diag) problemOf(section string) string {
 	for _, p := range d.f.Problems {
 		if p.Section == section {
-			return p.Msg
+			return strings.TrimSuffix(p.Msg, ".")
 		}
 	}
-	return ""
+	return "not established"
 }
 
 func (d *diag) run() {
@@ -160,8 +164,8 @@ func (d *diag) run() {
 	var lacking []string
 	for _, s := range ProbeSections() {
 		switch f.Sections[s] {
-		case SectionOK, SectionFailed:
-		case SectionCutShort:
+		case sectionOK, sectionFailed:
+		case sectionCutShort:
 			lacking = append(lacking, s+" (cut short)")
 		default:
 			lacking = append(lacking, s)
@@ -172,14 +176,14 @@ func (d *diag) run() {
 		d.evidence("The probe capture lacks %d of %d sections: %s.", len(lacking), len(ProbeSections()), strings.Join(lacking, ", "))
 		return
 	}
-	for _, s := range []string{SectionHostname, SectionLang, SectionBoot, SectionDisk, SectionPowerShell} {
-		if !f.Established(s) {
-			d.note("Section %s failed: %s.", s, strings.TrimSuffix(d.problemOf(s), "."))
+	for _, s := range []string{sectionHostname, sectionLang, sectionBoot, sectionDisk, sectionPowerShell} {
+		if !f.established(s) {
+			d.note("Section %s failed: %s.", s, d.problemOf(s))
 		}
 	}
 
 	// 2. Applicability.
-	if d.failed(SectionOS) {
+	if d.failed(sectionOS) {
 		return
 	}
 	osDesc := fmt.Sprintf("%s %s build %s", orUnknown(f.OS.ProductName, "Windows"), f.OS.Version, orUnknown(f.OS.Build, "?"))
@@ -197,7 +201,7 @@ func (d *diag) run() {
 		d.evidence("%s%s: Windows version %s is not %s (Windows Server 2003).", host, osDesc, f.OS.Version, pb.AppliesTo.OSVersion)
 		return
 	}
-	if d.failed(SectionArch) {
+	if d.failed(sectionArch) {
 		return
 	}
 	lang := f.Language
@@ -220,7 +224,7 @@ func (d *diag) run() {
 		d.fd.Advice = fmt.Sprintf("Install Service Pack %d; this playbook applies only to hosts already at that level.", pb.AppliesTo.ServicePack)
 		return
 	}
-	if d.failed(SectionIIS) {
+	if d.failed(sectionIIS) {
 		return
 	}
 	if f.IIS == nil {
@@ -242,7 +246,7 @@ func (d *diag) run() {
 	spName := fmt.Sprintf("SP%d", pb.AppliesTo.ServicePack)
 	var present, absent, unreadable []string
 	for _, name := range pb.Baseline.CoreFiles {
-		v, raw, ok := f.FileVersion(name)
+		v, raw, ok := f.fileVersion(name)
 		if _, listed := f.Files[name]; !listed {
 			absent = append(absent, name)
 			continue
@@ -270,7 +274,7 @@ func (d *diag) run() {
 	}
 	var older []string
 	for _, e := range pb.Baseline.Exceptions {
-		if v, _, ok := f.FileVersion(e.Name); ok && v.Less(base) {
+		if v, _, ok := f.fileVersion(e.Name); ok && v.Less(base) {
 			older = append(older, e.Name+" "+v.String())
 		}
 	}
@@ -284,7 +288,11 @@ func (d *diag) run() {
 		}
 		d.evidence("%d of %d core IIS files are below the %s baseline %s: %s.", n, len(present), spName, base, strings.Join(parts, ", "))
 	} else {
-		d.evidence("All %d core IIS files are at or above the %s baseline %s (%s).", len(present), spName, base, d.keyVersions())
+		key := d.keyVersions()
+		if key != "" {
+			key = " (" + key + ")"
+		}
+		d.evidence("All %d core IIS files are at or above the %s baseline %s%s.", len(present), spName, base, key)
 	}
 
 	// 4. Trigger updates.
@@ -300,6 +308,9 @@ func (d *diag) run() {
 	switch {
 	case len(d.fd.BelowBaseline) > 0 && len(d.fd.TriggersInstalled) > 0 && d.fd.CrashEvidence:
 		d.verdict(playbooks.Affected)
+		if d.onlyOtherCrashes {
+			d.evidence("No crash event has the symptom's exit code 0x%s: the crashes noted with other exit codes may be what disabled the pools; look at them too.", pb.Symptoms.ExitCode)
+		}
 		d.evidence("%s with core files below the %s baseline makes the worker processes fail: re-apply %s and reboot.", strings.Join(d.fd.TriggersInstalled, "/"), spName, spName)
 	case len(d.fd.BelowBaseline) > 0 && len(d.fd.TriggersInstalled) > 0:
 		d.verdict(playbooks.Mismatch)
@@ -339,7 +350,7 @@ func (d *diag) keyVersions() string {
 	}
 	var parts []string
 	for _, n := range names {
-		if _, raw, _ := d.f.FileVersion(n); raw != "" {
+		if _, raw, _ := d.f.fileVersion(n); raw != "" {
 			parts = append(parts, n+" "+raw)
 		}
 	}
@@ -347,16 +358,17 @@ func (d *diag) keyVersions() string {
 }
 
 func (d *diag) trigger(t playbooks.Trigger) {
-	byKey := d.f.HasHotfix(t.KB)
+	byKey := d.f.hasHotfix(t.KB)
 	// Any one of its files at or above the version it brings marks the update installed:
 	// w3core.dll is what breaks, and the playbook's file table is unconfirmed, so a file
 	// the update may not touch after all (w3dt.dll) must not hide it.
 	byFiles := false
 	var fileParts []string
 	for _, fv := range t.Files {
-		v, raw, ok := d.f.FileVersion(fv.Name)
+		v, raw, ok := d.f.fileVersion(fv.Name)
+		_, listed := d.f.Files[fv.Name]
 		switch {
-		case raw == "" && !ok:
+		case !listed:
 			fileParts = append(fileParts, fmt.Sprintf("%s is absent", fv.Name))
 		case !ok:
 			fileParts = append(fileParts, fmt.Sprintf("%s has version %q", fv.Name, raw))
@@ -376,9 +388,16 @@ func (d *diag) trigger(t playbooks.Trigger) {
 	if len(fileParts) > 0 {
 		files = "; " + strings.Join(fileParts, "; ")
 	}
-	if byKey || byFiles {
+	switch {
+	case byKey:
 		d.fd.TriggersInstalled = append(d.fd.TriggersInstalled, t.KB)
 		d.evidence("%s is installed: %s%s.", t.KB, keyPart, files)
+		return
+	case byFiles:
+		// A later update of the same files reaches the version too: without the key, the
+		// files say only that this update or a later one is there.
+		d.fd.TriggersInstalled = append(d.fd.TriggersInstalled, t.KB)
+		d.evidence("%s or a later update of its files is installed: %s%s.", t.KB, keyPart, files)
 		return
 	}
 	d.evidence("%s is not installed: %s%s.", t.KB, keyPart, files)
@@ -442,8 +461,8 @@ func (d *diag) crashEvidence() {
 		return fmt.Sprintf(" (%d such events %s)", n, since)
 	}
 	for _, g := range groupByPool(crashes) {
-		d.evidence("W3SVC event %d at %s: a worker process of pool %s (pid %d) exited with code 0x%s%s.",
-			sy.CrashEvent, d.at(g.latest.Time), orUnknown(g.pool, "?"), g.latest.PID, sy.ExitCode, more(g.count))
+		d.evidence("W3SVC event %d at %s: a worker process of pool %s%s exited with code 0x%s%s.",
+			sy.CrashEvent, d.at(g.latest.Time), orUnknown(g.pool, "?"), pidNote(g.latest.PID), sy.ExitCode, more(g.count))
 	}
 	for _, g := range groupByPool(disables) {
 		d.evidence("W3SVC event %d at %s: Rapid-Fail Protection disabled pool %s%s.",
@@ -456,13 +475,14 @@ func (d *diag) crashEvidence() {
 		} else {
 			code = "0x" + code
 		}
-		d.note("W3SVC event %d at %s: a worker process of pool %s (pid %d) exited with code %s, which is not the symptom's 0x%s%s.",
-			sy.CrashEvent, d.at(g.latest.Time), orUnknown(g.pool, "?"), g.latest.PID, code, sy.ExitCode, more(g.count))
+		d.note("W3SVC event %d at %s: a worker process of pool %s%s exited with code %s, which is not the symptom's 0x%s%s.",
+			sy.CrashEvent, d.at(g.latest.Time), orUnknown(g.pool, "?"), pidNote(g.latest.PID), code, sy.ExitCode, more(g.count))
 	}
 	var stopped []Pool
-	if f.W3SVC.Running() {
+	poolsChecked := f.W3SVC.running()
+	if poolsChecked {
 		for _, p := range f.Pools {
-			if p.AutoStart && p.State == PoolStopped {
+			if p.AutoStart && p.State == poolStopped {
 				stopped = append(stopped, p)
 			}
 		}
@@ -472,13 +492,26 @@ func (d *diag) crashEvidence() {
 	} else if !f.W3SVC.Installed {
 		d.evidence("The W3SVC service is not installed, although the InetStp key is present.")
 	} else {
-		d.evidence("W3SVC is %s (state %d), so pool states say nothing.", ServiceStateName(f.W3SVC.State), f.W3SVC.State)
+		d.evidence("W3SVC is %s (state %d), so pool states say nothing.", serviceStateName(f.W3SVC.State), f.W3SVC.State)
 	}
 	d.fd.CrashEvidence = len(crashes)+len(disables)+len(stopped) > 0
+	d.onlyOtherCrashes = d.fd.CrashEvidence && len(crashes) == 0 && len(otherCrashes) > 0
 	if !d.fd.CrashEvidence {
-		d.evidence("No crash evidence: no W3SVC %d with exit code 0x%s and no %d %s, and no auto-start pool is stopped.",
-			sy.CrashEvent, sy.ExitCode, sy.DisableEvent, since)
+		pools := ""
+		if poolsChecked {
+			pools = ", and no auto-start pool is stopped"
+		}
+		d.evidence("No crash evidence: no W3SVC %d with exit code 0x%s and no %d %s%s.",
+			sy.CrashEvent, sy.ExitCode, sy.DisableEvent, since, pools)
 	}
+}
+
+// pidNote names a worker process ID, when the event gave one.
+func pidNote(pid int) string {
+	if pid <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (pid %d)", pid)
 }
 
 func triggerNames(pb *playbooks.Playbook) []string {
@@ -506,40 +539,38 @@ func orUnknown(s, alt string) string {
 }
 
 // severity orders verdicts for DiagnoseAll: the finding that asks for the most action wins.
-var severity = map[playbooks.Verdict]int{
-	playbooks.Affected:      0,
-	playbooks.Mismatch:      1,
-	playbooks.AtRisk:        2,
-	playbooks.OtherCause:    3,
-	playbooks.Healthy:       4,
-	playbooks.NotApplicable: 5,
-	playbooks.ProbeFailed:   6,
+// Diagnose gives none of the connection verdicts; they rank last.
+func severity(v playbooks.Verdict) int {
+	for i, w := range []playbooks.Verdict{playbooks.Affected, playbooks.Mismatch, playbooks.AtRisk,
+		playbooks.OtherCause, playbooks.Healthy, playbooks.NotApplicable, playbooks.ProbeFailed} {
+		if v == w {
+			return i
+		}
+	}
+	return 99
 }
 
 // DiagnoseAll diagnoses facts under several playbooks (e.g. every embedded one) and returns
 // the most severe finding: affected before mismatch, at-risk, other-cause, healthy,
-// not-applicable and probe-failed; on a tie, the playbook whose trigger's hotfix key is
-// registered, else the earlier playbook. An at-risk finding also carries the other at-risk
-// playbooks' trigger sentences, so it names every update that would break the host. A host broken by
-// KB973917 is at-risk under kb982666 (its trigger is not installed) but affected under
-// kb973917, so a detect run over both says affected. No playbooks: the embedded kb982666.
+// not-applicable and probe-failed. On a tie the playbook that explains the host best wins:
+// the one whose trigger's hotfix key is registered, then the one whose trigger brings the
+// newest file version the host has reached, else the earlier playbook. An at-risk finding
+// also carries the other at-risk playbooks' trigger sentences, so it names every update
+// that would break the host. A host broken by KB973917 is at-risk under kb982666 (its
+// trigger is not installed) but affected under kb973917, so a detect run over both says
+// affected. No playbooks: the embedded kb982666.
 func DiagnoseAll(f *Facts, pbs []*playbooks.Playbook) Finding {
 	if len(pbs) == 0 {
 		return Diagnose(f, nil)
 	}
 	var best Finding
+	var bestPB *playbooks.Playbook
 	var all []Finding
 	for i, pb := range pbs {
 		fd := Diagnose(f, pb)
 		all = append(all, fd)
-		switch {
-		case i == 0, severity[fd.Verdict] < severity[best.Verdict]:
-			best = fd
-		case severity[fd.Verdict] == severity[best.Verdict] && byKey(f, fd) && !byKey(f, best):
-			// On a tie, the playbook whose update is registered by its hotfix key explains the
-			// host better than one recognised only by file versions (a later update brings
-			// a newer w3core.dll too).
-			best = fd
+		if i == 0 || explainsBetter(f, fd, pb, best, bestPB) {
+			best, bestPB = fd, pb
 		}
 	}
 	if best.Verdict == playbooks.AtRisk {
@@ -564,14 +595,49 @@ func DiagnoseAll(f *Facts, pbs []*playbooks.Playbook) Finding {
 	return best
 }
 
+// explainsBetter reports whether finding a (under playbook pa) beats b (under pb): a more
+// severe verdict; on a tie, an update registered by its hotfix key over one recognised
+// only by file versions, then the update whose files are the newer ones the host has (a
+// host with KB982666's w3core.dll has reached KB973917's older version too, and must not
+// be said to suffer from KB973917).
+func explainsBetter(f *Facts, a Finding, pa *playbooks.Playbook, b Finding, pb *playbooks.Playbook) bool {
+	if sa, sb := severity(a.Verdict), severity(b.Verdict); sa != sb {
+		return sa < sb
+	}
+	if ka, kb := byKey(f, a), byKey(f, b); ka != kb {
+		return ka
+	}
+	return newestReached(f, pa, a).Compare(newestReached(f, pb, b)) > 0
+}
+
 func byKey(f *Facts, fd Finding) bool {
 	if f == nil {
 		return false
 	}
 	for _, kb := range fd.TriggersInstalled {
-		if f.HasHotfix(kb) {
+		if f.hasHotfix(kb) {
 			return true
 		}
 	}
 	return false
+}
+
+// newestReached is the newest version, among the files of fd's installed triggers, that
+// the host's copy of the file has reached.
+func newestReached(f *Facts, pb *playbooks.Playbook, fd Finding) playbooks.Version {
+	var newest playbooks.Version
+	if f == nil || pb == nil {
+		return newest
+	}
+	for _, t := range pb.Triggers {
+		if !contains(fd.TriggersInstalled, t.KB) {
+			continue
+		}
+		for _, fv := range t.Files {
+			if v, _, ok := f.fileVersion(fv.Name); ok && !v.Less(fv.Version) && newest.Less(fv.Version) {
+				newest = fv.Version
+			}
+		}
+	}
+	return newest
 }

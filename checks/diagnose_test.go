@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -79,6 +80,20 @@ func TestDiagnose(t *testing.T) {
 			evidence: []string{"Pool WsusPool starts automatically but is stopped (AppPoolState 4) while W3SVC is running."},
 		},
 		{
+			name: "affected: pool disabled after crashes with another exit code, said so",
+			host: func() *fakeHost {
+				h := mismatch()
+				h.events = []fakeEvent{
+					{1009, `{"DefaultAppPool","3908","80"}`, "20100615100000.000000+120"},
+					{1002, `{"DefaultAppPool"}`, "20100615100001.000000+120"},
+				}
+				return h
+			},
+			want: playbooks.Affected, crash: true, wantBelow: 21,
+			evidence: []string{"No crash event has the symptom's exit code 0xffffffff: the crashes noted with other exit codes may be what disabled the pools; look at them too."},
+			notes:    []string{"exited with code 0x80, which is not the symptom's 0xffffffff."},
+		},
+		{
 			name: "mismatch: no crash evidence",
 			host: mismatch, want: playbooks.Mismatch, wantBelow: 21,
 			evidence: []string{
@@ -117,7 +132,11 @@ func TestDiagnose(t *testing.T) {
 				return h
 			},
 			want: playbooks.Mismatch, wantBelow: 21,
-			evidence: []string{"W3SVC is stopped (state 1), so pool states say nothing."},
+			evidence: []string{
+				"W3SVC is stopped (state 1), so pool states say nothing.",
+				// Pool states were not looked at, so the sentence must not vouch for them.
+				"No crash evidence: no W3SVC 1009 with exit code 0xffffffff and no 1002 since the last boot at 2010-06-15 09:30:00 +02:00.",
+			},
 		},
 		{
 			name: "mismatch: trigger known by its files only (no hotfix key)",
@@ -127,7 +146,7 @@ func TestDiagnose(t *testing.T) {
 				return h
 			},
 			want: playbooks.Mismatch, wantBelow: 21,
-			evidence: []string{`KB982666 is installed: no hotfix key HKLM\SOFTWARE\Microsoft\Updates\Windows Server 2003\SP3\KB982666; w3core.dll is 6.0.3790.4693, at or above the 6.0.3790.4693 it brings; w3dt.dll is 6.0.3790.4693`},
+			evidence: []string{`KB982666 or a later update of its files is installed: no hotfix key HKLM\SOFTWARE\Microsoft\Updates\Windows Server 2003\SP3\KB982666; w3core.dll is 6.0.3790.4693, at or above the 6.0.3790.4693 it brings; w3dt.dll is 6.0.3790.4693`},
 		},
 		{
 			name: "mismatch: trigger known by its hotfix key only (files replaced at reboot)",
@@ -232,6 +251,26 @@ func TestDiagnose(t *testing.T) {
 			notes: []string{`Core files not in C:\WINDOWS\system32\inetsrv (not counted): strmfilt.dll.`},
 		},
 		{
+			name: "healthy: a truncated version is unreadable, not old",
+			host: func() *fakeHost {
+				h := baseHost()
+				h.files["iisutil.dll"] = "6.0.3790"
+				return h
+			},
+			want:  playbooks.Healthy,
+			notes: []string{`Core files without a readable version (not counted): iisutil.dll ("6.0.3790").`},
+		},
+		{
+			name: "affected: a 1009 without a pid",
+			host: func() *fakeHost {
+				h := mismatch()
+				h.events = []fakeEvent{{1009, `{"DefaultAppPool","","ffffffff"}`, "20100615100000.000000+120"}}
+				return h
+			},
+			want: playbooks.Affected, crash: true, wantBelow: 21,
+			evidence: []string{"a worker process of pool DefaultAppPool exited with code 0xffffffff."},
+		},
+		{
 			name: "kb973917: pre-March-2010 w3core and a crash",
 			host: func() *fakeHost {
 				h := affectedHost()
@@ -320,6 +359,7 @@ func TestDiagnose(t *testing.T) {
 				pb = kb982666
 			}
 			got := Diagnose(f, pb)
+			checkVerdictRules(t, got)
 			if got.Verdict != tt.want {
 				t.Errorf("verdict = %s, want %s\nevidence:\n  %s\nnotes:\n  %s", got.Verdict, tt.want,
 					strings.Join(got.Evidence, "\n  "), strings.Join(got.Notes, "\n  "))
@@ -378,6 +418,19 @@ func TestDiagnoseEdges(t *testing.T) {
 	}
 }
 
+func TestDiagnoseFailedSectionWithoutProblem(t *testing.T) {
+	t.Parallel()
+	// Facts read back from JSON may mark a section failed without saying why.
+	f, _ := ParseFacts(baseHost().capture())
+	f.Sections[sectionBoot], f.Sections[sectionW3SVC] = sectionFailed, sectionFailed
+	f.Problems = nil
+	fd := Diagnose(f, nil)
+	if !slices.Contains(fd.Notes, "Section boot failed: not established.") ||
+		!slices.Contains(fd.Evidence, "Section w3svc of the probe failed: not established.") || fd.Verdict != playbooks.ProbeFailed {
+		t.Errorf("%s\nevidence %q\nnotes %q", fd.Verdict, fd.Evidence, fd.Notes)
+	}
+}
+
 func TestDiagnoseAll(t *testing.T) {
 	t.Parallel()
 	pbs := allPlaybooks(t)
@@ -426,5 +479,71 @@ func TestDiagnoseTriggerByOneFile(t *testing.T) {
 	fd := Diagnose(f, nil)
 	if fd.Verdict != playbooks.Affected || len(fd.TriggersInstalled) != 1 {
 		t.Errorf("verdict %s, triggers %v", fd.Verdict, fd.TriggersInstalled)
+	}
+}
+
+// TestDiagnoseAllNewestTrigger: a host with KB982666's w3core.dll and no hotfix keys
+// reaches KB973917's older version too; the finding must name KB982666, whichever
+// playbook comes first.
+func TestDiagnoseAllNewestTrigger(t *testing.T) {
+	t.Parallel()
+	pbs := allPlaybooks(t)
+	if pbs[0].Name != "kb973917" {
+		t.Fatalf("playbooks in order %s, %s: the test needs kb973917 first", pbs[0].Name, pbs[1].Name)
+	}
+	for _, hotfixes := range [][]string{nil, {"KB973917", "KB982666"}} {
+		h := affectedHost()
+		h.hotfixes = hotfixes
+		f, err := ParseFacts(h.capture())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, order := range [][]*playbooks.Playbook{pbs, {pbs[1], pbs[0]}} {
+			fd := DiagnoseAll(f, order)
+			if fd.Verdict != playbooks.Affected || fd.Playbook != "kb982666" {
+				t.Errorf("hotfixes %v: DiagnoseAll = %s under %s, want affected under kb982666", hotfixes, fd.Verdict, fd.Playbook)
+			}
+			if ev := strings.Join(fd.Evidence, "\n"); strings.Contains(ev, "KB973917") {
+				t.Errorf("hotfixes %v: evidence names KB973917:\n%s", hotfixes, ev)
+			}
+		}
+	}
+}
+
+func TestDiagnoseTriggerFileWithoutVersion(t *testing.T) {
+	t.Parallel()
+	h := baseHost()
+	h.files["w3dt.dll"] = ""
+	f, _ := ParseFacts(h.capture())
+	ev := strings.Join(Diagnose(f, nil).Evidence, "\n")
+	if !strings.Contains(ev, `w3dt.dll has version ""`) || strings.Contains(ev, "w3dt.dll is absent") {
+		t.Errorf("evidence:\n%s", ev)
+	}
+}
+
+func TestDiagnoseNoKeyVersions(t *testing.T) {
+	t.Parallel()
+	// None of the key files is listed: no empty parentheses.
+	h := baseHost()
+	h.hotfixes = nil
+	for _, n := range []string{"iisutil.dll", "w3core.dll", "w3dt.dll"} {
+		delete(h.files, n)
+	}
+	f, _ := ParseFacts(h.capture())
+	fd := Diagnose(f, nil)
+	ev := strings.Join(fd.Evidence, "\n")
+	if fd.Verdict != playbooks.Healthy || !strings.Contains(ev, "All 20 core IIS files are at or above the SP2 baseline 6.0.3790.3959.") {
+		t.Errorf("%s:\n%s", fd.Verdict, ev)
+	}
+}
+
+func TestSeverity(t *testing.T) {
+	t.Parallel()
+	order := []playbooks.Verdict{playbooks.Affected, playbooks.Mismatch, playbooks.AtRisk, playbooks.OtherCause,
+		playbooks.Healthy, playbooks.NotApplicable, playbooks.ProbeFailed, playbooks.Unreachable}
+	for i := 1; i < len(order); i++ {
+		if severity(order[i-1]) >= severity(order[i]) {
+			t.Errorf("%s does not rank before %s", order[i-1], order[i])
+		}
 	}
 }

@@ -48,9 +48,9 @@ type Facts struct {
 	// PowerShellVersion is "" when PowerShell is not installed.
 	PowerShellVersion string `json:"powershell_version,omitempty"`
 
-	// Sections maps every probe section to its state: SectionOK, SectionMissing (absent
-	// from the capture), SectionCutShort (no end marker) or SectionFailed (present but its
-	// output did not establish the facts).
+	// Sections maps every probe section to its state: "ok", "missing" (absent from the
+	// capture), "cut-short" (no end marker) or "failed" (present, but its output did not
+	// establish the facts).
 	Sections map[string]string `json:"sections"`
 	// Problems explain every state other than ok, and lesser oddities, one sentence each.
 	Problems []Problem `json:"problems,omitempty"`
@@ -58,10 +58,10 @@ type Facts struct {
 
 // Section states in Facts.Sections.
 const (
-	SectionOK       = "ok"
-	SectionMissing  = "missing"
-	SectionCutShort = "cut-short"
-	SectionFailed   = "failed"
+	sectionOK       = "ok"
+	sectionMissing  = "missing"
+	sectionCutShort = "cut-short"
+	sectionFailed   = "failed"
 )
 
 // Problem is one thing the probe could not establish, or an oddity worth showing.
@@ -93,8 +93,8 @@ type Service struct {
 	State     int  `json:"state,omitempty"` // 4 running, 1 stopped, ...
 }
 
-// Running reports whether the service is running.
-func (s Service) Running() bool { return s.Installed && s.State == ServiceRunning }
+// running reports whether the service is running.
+func (s Service) running() bool { return s.Installed && s.State == serviceRunning }
 
 // Event is a W3SVC event from the System log.
 type Event struct {
@@ -117,28 +117,9 @@ type Pool struct {
 	State     int    `json:"state"` // 1 starting, 2 started, 3 stopping, 4 stopped
 }
 
-// Application pool states (AppPoolState, FACTS.md §4.1).
-const (
-	PoolStarting = 1
-	PoolStarted  = 2
-	PoolStopping = 3
-	PoolStopped  = 4
-)
-
-// PoolStateName names an AppPoolState for evidence text.
-func PoolStateName(state int) string {
-	switch state {
-	case PoolStarting:
-		return "starting"
-	case PoolStarted:
-		return "started"
-	case PoolStopping:
-		return "stopping"
-	case PoolStopped:
-		return "stopped"
-	}
-	return "unknown"
-}
+// poolStopped is AppPoolState 4 (FACTS.md §4.1: 1 starting, 2 started, 3 stopping, 4
+// stopped).
+const poolStopped = 4
 
 // Disk is a logical disk's space in bytes.
 type Disk struct {
@@ -147,14 +128,14 @@ type Disk struct {
 	SizeBytes uint64 `json:"size_bytes"`
 }
 
-// Established reports whether a section's facts were established.
-func (f *Facts) Established(section string) bool {
-	return f != nil && f.Sections[section] == SectionOK
+// established reports whether a section's facts were established.
+func (f *Facts) established(section string) bool {
+	return f != nil && f.Sections[section] == sectionOK
 }
 
-// HasHotfix reports whether the KB (e.g. "KB982666", any case) is registered, also as a
+// hasHotfix reports whether the KB (e.g. "KB982666", any case) is registered, also as a
 // re-release with a suffix (KB932370-v3).
-func (f *Facts) HasHotfix(kb string) bool {
+func (f *Facts) hasHotfix(kb string) bool {
 	kb = strings.ToUpper(kb)
 	for _, h := range f.Hotfixes {
 		if h == kb || strings.HasPrefix(h, kb+"-") {
@@ -164,9 +145,9 @@ func (f *Facts) HasHotfix(kb string) bool {
 	return false
 }
 
-// FileVersion returns a file's parsed version from the inetsrv listing (any case).
+// fileVersion returns a file's parsed version from the inetsrv listing (any case).
 // ok is false when the file is absent or its version does not parse.
-func (f *Facts) FileVersion(name string) (v playbooks.Version, raw string, ok bool) {
+func (f *Facts) fileVersion(name string) (v playbooks.Version, raw string, ok bool) {
 	raw, present := f.Files[strings.ToLower(name)]
 	if !present {
 		return v, "", false
@@ -175,26 +156,16 @@ func (f *Facts) FileVersion(name string) (v playbooks.Version, raw string, ok bo
 	return v, raw, ok
 }
 
-// parseFileVersion reads the numeric a.b.c.d at the start of a version string, tolerating
-// fewer parts (missing ones are 0) and trailing text ("6.0.3790.3959 (srv03_sp2_rtm...)").
+// parseFileVersion reads the a.b.c.d at the start of a version string, allowing trailing
+// text ("6.0.3790.3959 (srv03_sp2_rtm.070216-1710)"). A version with fewer parts does not
+// parse: read as 6.0.3790.0 it would look older than the baseline and condemn the host.
 func parseFileVersion(s string) (playbooks.Version, bool) {
-	var v playbooks.Version
 	s = strings.TrimSpace(s)
 	if i := strings.IndexAny(s, " \t("); i >= 0 {
 		s = s[:i]
 	}
-	parts := strings.Split(s, ".")
-	if s == "" || len(parts) > 4 {
-		return v, false
-	}
-	for i, p := range parts {
-		n, err := strconv.ParseUint(p, 10, 16)
-		if err != nil {
-			return v, false
-		}
-		v[i] = uint16(n)
-	}
-	return v, true
+	v, err := playbooks.ParseVersion(s)
+	return v, err == nil
 }
 
 // Facts establishes the facts of a capture, section by section. It never fails: what a
@@ -205,23 +176,23 @@ func (c *Capture) Facts() *Facts {
 		f.Problems = append(f.Problems, Problem{Section: "capture", Msg: p})
 	}
 	for _, ps := range probeV1 {
-		s := c.Section(ps.Name)
+		s := c.Section(ps.name)
 		switch {
 		case s == nil:
-			f.Sections[ps.Name] = SectionMissing
-			f.problem(ps.Name, "section missing from the capture")
+			f.Sections[ps.name] = sectionMissing
+			f.problem(ps.name, "section missing from the capture")
 			continue
 		case !s.Complete:
-			f.Sections[ps.Name] = SectionCutShort
-			f.problem(ps.Name, "section cut short (no end marker)")
+			f.Sections[ps.name] = sectionCutShort
+			f.problem(ps.name, "section cut short (no end marker)")
 			continue
 		}
-		if err := f.section(ps.Name, s); err != nil {
-			f.Sections[ps.Name] = SectionFailed
-			f.problem(ps.Name, "%s", err.Error())
+		if err := f.section(ps.name, s); err != nil {
+			f.Sections[ps.name] = sectionFailed
+			f.problem(ps.name, "%s", err.Error())
 			continue
 		}
-		f.Sections[ps.Name] = SectionOK
+		f.Sections[ps.name] = sectionOK
 	}
 	return f
 }
@@ -249,13 +220,13 @@ func rcNote(s *Section) string {
 
 // regMissing reports whether a reg query section says "key or value not found": reg.exe
 // exits 1 and prints no key (its ERROR text is localized and may go to stderr).
-func regMissing(s *Section, q *RegQuery) bool {
+func regMissing(s *Section, q *regQuery) bool {
 	return s.RCKnown && s.RC == 1 && len(q.Keys) == 0
 }
 
 func (f *Facts) section(name string, s *Section) error {
 	switch name {
-	case SectionHostname:
+	case sectionHostname:
 		if s.RCKnown && s.RC != 0 {
 			return fmt.Errorf("hostname failed (%s)", rcNote(s))
 		}
@@ -266,18 +237,18 @@ func (f *Facts) section(name string, s *Section) error {
 			}
 		}
 		return fmt.Errorf("no host name printed")
-	case SectionOS:
+	case sectionOS:
 		return f.osSection(s)
-	case SectionArch:
-		q := ParseRegQuery(s.Text)
+	case sectionArch:
+		q := parseRegQuery(s.Text)
 		v, ok := q.Value("PROCESSOR_ARCHITECTURE")
 		if !ok || strings.TrimSpace(v.Data) == "" {
 			return fmt.Errorf("no PROCESSOR_ARCHITECTURE value (%s)", rcNote(s))
 		}
 		f.Arch = normalizeArch(v.Data)
 		return nil
-	case SectionLang:
-		q := ParseRegQuery(s.Text)
+	case sectionLang:
+		q := parseRegQuery(s.Text)
 		v, ok := q.Value("InstallLanguage")
 		if !ok || strings.TrimSpace(v.Data) == "" {
 			return fmt.Errorf("no InstallLanguage value (%s)", rcNote(s))
@@ -288,12 +259,11 @@ func (f *Facts) section(name string, s *Section) error {
 			f.problem(name, "install language %s is not a known language", f.InstallLanguage)
 		}
 		return nil
-	case SectionIIS:
+	case sectionIIS:
 		return f.iisSection(s)
-	case SectionW3SVC:
-		st, ok := ParseSCQuery(s.Text)
-		if ok {
-			f.W3SVC = Service{Installed: true, State: st.State}
+	case sectionW3SVC:
+		if state, ok := parseSCQuery(s.Text); ok {
+			f.W3SVC = Service{Installed: true, State: state}
 			return nil
 		}
 		// ERROR_SERVICE_DOES_NOT_EXIST: sc exits 1060 (its message text is localized).
@@ -302,10 +272,10 @@ func (f *Facts) section(name string, s *Section) error {
 			return nil
 		}
 		return fmt.Errorf("no service state in sc query output (%s)", rcNote(s))
-	case SectionInetsrv:
+	case sectionInetsrv:
 		return f.inetsrvSection(s)
-	case SectionHotfixes:
-		q := ParseRegQuery(s.Text)
+	case sectionHotfixes:
+		q := parseRegQuery(s.Text)
 		if regMissing(s, q) {
 			return nil // no update registered under SP3
 		}
@@ -323,18 +293,18 @@ func (f *Facts) section(name string, s *Section) error {
 		}
 		sort.Strings(f.Hotfixes)
 		return nil
-	case SectionEvents:
+	case sectionEvents:
 		return f.eventsSection(s)
-	case SectionAppPools:
+	case sectionAppPools:
 		return f.poolsSection(s)
-	case SectionBoot:
-		l := ParseWMICList(s.Text)
-		if len(l.Instances) == 0 {
+	case sectionBoot:
+		instances := parseWMICList(s.Text)
+		if len(instances) == 0 {
 			return fmt.Errorf("no Win32_OperatingSystem instance (%s)", rcNote(s))
 		}
-		in := l.Instances[0]
-		if v, ok := in.Get("LastBootUpTime"); ok {
-			t, err := ParseWMIDatetime(strings.TrimSpace(v))
+		in := instances[0]
+		if v, ok := in.get("LastBootUpTime"); ok {
+			t, err := parseWMIDatetime(strings.TrimSpace(v))
 			if err != nil {
 				return err
 			}
@@ -342,22 +312,22 @@ func (f *Facts) section(name string, s *Section) error {
 		} else {
 			return fmt.Errorf("no LastBootUpTime")
 		}
-		if v, ok := in.Get("LocalDateTime"); ok {
-			if t, err := ParseWMIDatetime(strings.TrimSpace(v)); err == nil {
+		if v, ok := in.get("LocalDateTime"); ok {
+			if t, err := parseWMIDatetime(strings.TrimSpace(v)); err == nil {
 				f.LocalTime = &t
 			} else {
 				f.problem(name, "%v", err)
 			}
 		}
 		return nil
-	case SectionDisk:
-		l := ParseWMICList(s.Text)
-		if len(l.Instances) == 0 {
+	case sectionDisk:
+		instances := parseWMICList(s.Text)
+		if len(instances) == 0 {
 			return fmt.Errorf("no Win32_LogicalDisk instance (%s)", rcNote(s))
 		}
-		in := l.Instances[0]
-		fv, ok1 := in.Get("FreeSpace")
-		sv, ok2 := in.Get("Size")
+		in := instances[0]
+		fv, ok1 := in.get("FreeSpace")
+		sv, ok2 := in.get("Size")
 		free, ok3 := parseUintField(strings.TrimSpace(fv))
 		size, ok4 := parseUintField(strings.TrimSpace(sv))
 		if !(ok1 && ok2 && ok3 && ok4) {
@@ -365,8 +335,8 @@ func (f *Facts) section(name string, s *Section) error {
 		}
 		f.Disk = &Disk{Drive: f.SystemDrive, FreeBytes: free, SizeBytes: size}
 		return nil
-	case SectionPowerShell:
-		q := ParseRegQuery(s.Text)
+	case sectionPowerShell:
+		q := parseRegQuery(s.Text)
 		if v, ok := q.Value("PowerShellVersion"); ok {
 			f.PowerShellVersion = strings.TrimSpace(v.Data)
 			return nil
@@ -393,7 +363,7 @@ func normalizeArch(s string) string {
 }
 
 func (f *Facts) osSection(s *Section) error {
-	q := ParseRegQuery(s.Text)
+	q := parseRegQuery(s.Text)
 	ver, ok := q.Value("CurrentVersion")
 	if !ok || strings.TrimSpace(ver.Data) == "" {
 		return fmt.Errorf("no CurrentVersion value (%s)", rcNote(s))
@@ -414,7 +384,7 @@ func (f *Facts) osSection(s *Section) error {
 		// take the number, not the words.
 		n, found := lastNumber(f.OS.CSDVersion)
 		if !found && f.OS.CSDVersion != "" {
-			f.problem(SectionOS, "CSDVersion %q has no service pack number", f.OS.CSDVersion)
+			f.problem(sectionOS, "CSDVersion %q has no service pack number", f.OS.CSDVersion)
 		}
 		f.OS.ServicePack = n
 	}
@@ -450,7 +420,7 @@ func lastNumber(s string) (int, bool) {
 }
 
 func (f *Facts) iisSection(s *Section) error {
-	q := ParseRegQuery(s.Text)
+	q := parseRegQuery(s.Text)
 	if regMissing(s, q) {
 		f.IIS = nil // IIS not installed
 		return nil
@@ -459,13 +429,13 @@ func (f *Facts) iisSection(s *Section) error {
 	if !ok {
 		return fmt.Errorf("no MajorVersion value in InetStp (%s)", rcNote(s))
 	}
-	major, ok := mv.Uint()
+	major, ok := mv.number()
 	if !ok || major > 1000 {
 		return fmt.Errorf("MajorVersion %q is not a number", mv.Data)
 	}
 	iis := &IIS{MajorVersion: int(major)}
 	if v, ok := q.Value("MinorVersion"); ok {
-		if n, ok := v.Uint(); ok && n <= 1000 {
+		if n, ok := v.number(); ok && n <= 1000 {
 			iis.MinorVersion = int(n)
 		}
 	}
@@ -477,13 +447,13 @@ func (f *Facts) iisSection(s *Section) error {
 }
 
 func (f *Facts) inetsrvSection(s *Section) error {
-	l := ParseWMICList(s.Text)
-	if s.RCKnown && s.RC != 0 && len(l.Instances) == 0 {
+	instances := parseWMICList(s.Text)
+	if s.RCKnown && s.RC != 0 && len(instances) == 0 {
 		return fmt.Errorf("wmic datafile failed (%s)", rcNote(s))
 	}
 	f.Files = map[string]string{}
-	for _, in := range l.Instances {
-		name, ok := in.Get("Name")
+	for _, in := range instances {
+		name, ok := in.get("Name")
 		if !ok {
 			continue
 		}
@@ -492,7 +462,7 @@ func (f *Facts) inetsrvSection(s *Section) error {
 		if base == "" {
 			continue
 		}
-		ver, _ := in.Get("Version")
+		ver, _ := in.get("Version")
 		f.Files[base] = strings.TrimSpace(ver)
 	}
 	return nil
@@ -520,27 +490,27 @@ func normalizeExitCode(s string) string {
 }
 
 func (f *Facts) eventsSection(s *Section) error {
-	l := ParseWMICList(s.Text)
-	if s.RCKnown && s.RC != 0 && len(l.Instances) == 0 {
+	instances := parseWMICList(s.Text)
+	if s.RCKnown && s.RC != 0 && len(instances) == 0 {
 		return fmt.Errorf("wmic ntevent failed (%s)", rcNote(s))
 	}
-	for _, in := range l.Instances {
-		cs, _ := in.Get("EventCode")
+	for _, in := range instances {
+		cs, _ := in.get("EventCode")
 		code, err := strconv.Atoi(strings.TrimSpace(cs))
 		if err != nil {
-			f.problem(SectionEvents, "event with EventCode %q skipped", cs)
+			f.problem(sectionEvents, "event with EventCode %q skipped", cs)
 			continue
 		}
 		ev := Event{Code: code}
-		if ts, ok := in.Get("TimeGenerated"); ok {
-			if t, err := ParseWMIDatetime(strings.TrimSpace(ts)); err == nil {
+		if ts, ok := in.get("TimeGenerated"); ok {
+			if t, err := parseWMIDatetime(strings.TrimSpace(ts)); err == nil {
 				ev.Time = t
 			} else {
-				f.problem(SectionEvents, "event %d: %v", code, err)
+				f.problem(sectionEvents, "event %d: %v", code, err)
 			}
 		}
-		if is, ok := in.Get("InsertionStrings"); ok {
-			ev.Inserts = ParseWMIArray(is)
+		if is, ok := in.get("InsertionStrings"); ok {
+			ev.Inserts = parseWMIArray(is)
 		}
 		// Insertion strings (FACTS.md §3): 1009 {pool, pid decimal, exit code hex without
 		// 0x}; 1002 {pool}.
@@ -560,30 +530,30 @@ func (f *Facts) eventsSection(s *Section) error {
 }
 
 func (f *Facts) poolsSection(s *Section) error {
-	l := ParseWMICList(s.Text)
-	if s.RCKnown && s.RC != 0 && len(l.Instances) == 0 {
+	instances := parseWMICList(s.Text)
+	if s.RCKnown && s.RC != 0 && len(instances) == 0 {
 		// Without IIS the MicrosoftIISv2 namespace does not exist and wmic fails.
 		return fmt.Errorf("wmic IIsApplicationPoolSetting failed (%s)", rcNote(s))
 	}
-	for _, in := range l.Instances {
-		name, _ := in.Get("Name")
+	for _, in := range instances {
+		name, _ := in.get("Name")
 		name = strings.TrimSpace(name)
 		if name == "" {
 			continue
 		}
 		p := Pool{Path: name, Name: name[strings.LastIndex(name, "/")+1:]}
-		if v, ok := in.Get("AppPoolAutoStart"); ok {
+		if v, ok := in.get("AppPoolAutoStart"); ok {
 			b, ok := parseWMIBool(v)
 			if !ok {
-				f.problem(SectionAppPools, "pool %s: AppPoolAutoStart %q is not a boolean", p.Name, v)
+				f.problem(sectionAppPools, "pool %s: AppPoolAutoStart %q is not a boolean", p.Name, v)
 			}
 			p.AutoStart = b
 		}
-		if v, ok := in.Get("AppPoolState"); ok {
+		if v, ok := in.get("AppPoolState"); ok {
 			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
 				p.State = n
 			} else {
-				f.problem(SectionAppPools, "pool %s: AppPoolState %q is not a number", p.Name, v)
+				f.problem(sectionAppPools, "pool %s: AppPoolState %q is not a number", p.Name, v)
 			}
 		}
 		f.Pools = append(f.Pools, p)

@@ -34,7 +34,7 @@ func TestFactsHealthyHost(t *testing.T) {
 				t.Fatalf("problems: %+v", f.Problems)
 			}
 			for _, s := range ProbeSections() {
-				if f.Sections[s] != SectionOK {
+				if f.Sections[s] != sectionOK {
 					t.Errorf("section %s = %s", s, f.Sections[s])
 				}
 			}
@@ -49,13 +49,13 @@ func TestFactsHealthyHost(t *testing.T) {
 			if f.IIS == nil || *f.IIS != (IIS{MajorVersion: 6, MinorVersion: 0, InstallPath: `C:\WINDOWS\system32\inetsrv`}) {
 				t.Errorf("IIS = %+v", f.IIS)
 			}
-			if !f.W3SVC.Running() {
+			if !f.W3SVC.running() {
 				t.Errorf("W3SVC = %+v", f.W3SVC)
 			}
 			if f.Files["w3core.dll"] != kb || f.Files["iisutil.dll"] != sp2 || f.Files["iis.msc"] != "" || len(f.Files) != len(inetsrvFiles(sp2, kb)) {
 				t.Errorf("Files = %v", f.Files)
 			}
-			if !reflect.DeepEqual(f.Hotfixes, []string{"KB925902", "KB982666"}) || !f.HasHotfix("kb982666") {
+			if !reflect.DeepEqual(f.Hotfixes, []string{"KB925902", "KB982666"}) || !f.hasHotfix("kb982666") {
 				t.Errorf("Hotfixes = %v", f.Hotfixes)
 			}
 			if len(f.Pools) != 2 || f.Pools[0] != (Pool{Name: "DefaultAppPool", Path: "W3SVC/AppPools/DefaultAppPool", AutoStart: true, State: 2}) {
@@ -88,8 +88,8 @@ func TestFactsEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Sections[SectionEvents] != SectionOK {
-		t.Fatalf("events section %s", f.Sections[SectionEvents])
+	if f.Sections[sectionEvents] != sectionOK {
+		t.Fatalf("events section %s", f.Sections[sectionEvents])
 	}
 	byPool := map[string]Event{}
 	for _, e := range f.Events {
@@ -146,9 +146,9 @@ func TestFactsMissingThings(t *testing.T) {
 	}
 	// Without IIS the apppools wmic fails: that section failed, the rest is fine.
 	for _, s := range ProbeSections() {
-		want := SectionOK
-		if s == SectionAppPools {
-			want = SectionFailed
+		want := sectionOK
+		if s == sectionAppPools {
+			want = sectionFailed
 		}
 		if f.Sections[s] != want {
 			t.Errorf("section %s = %s, want %s", s, f.Sections[s], want)
@@ -181,12 +181,12 @@ func TestFactsNoRC(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Sections whose output speaks for itself still establish facts.
-	if f.Sections[SectionOS] != SectionOK || f.Sections[SectionInetsrv] != SectionOK {
+	if f.Sections[sectionOS] != sectionOK || f.Sections[sectionInetsrv] != sectionOK {
 		t.Errorf("Sections = %v", f.Sections)
 	}
 	// A reg query that printed nothing needs the exit code.
-	if f.Sections[SectionPowerShell] != SectionFailed {
-		t.Errorf("powershell = %s", f.Sections[SectionPowerShell])
+	if f.Sections[sectionPowerShell] != sectionFailed {
+		t.Errorf("powershell = %s", f.Sections[sectionPowerShell])
 	}
 }
 
@@ -211,5 +211,24 @@ func TestFactsJSON(t *testing.T) {
 	}
 	if got, want := Diagnose(&back, nil), Diagnose(f, nil); got.Verdict != want.Verdict {
 		t.Errorf("verdict after JSON round trip = %s, want %s", got.Verdict, want.Verdict)
+	}
+}
+
+func TestParseFileVersion(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"6.0.3790.3959":   "6.0.3790.3959",
+		" 6.0.3790.1830 ": "6.0.3790.1830",
+		"6.0.3790.3959 (srv03_sp2_rtm.070216-1710)": "6.0.3790.3959",
+		"6.0.3790":       "",
+		"6":              "",
+		"":               "",
+		"6.0.3790.70000": "",
+		"a.b.c.d":        "",
+	} {
+		v, ok := parseFileVersion(in)
+		if got := map[bool]string{true: v.String(), false: ""}[ok]; got != want {
+			t.Errorf("parseFileVersion(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -2,7 +2,9 @@ package checks
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/iisremedy/iisremedy/playbooks"
 )
@@ -18,6 +20,7 @@ var knownVerdicts = map[playbooks.Verdict]bool{
 func FuzzParseCapture(f *testing.F) {
 	f.Add(affectedHost().capture())
 	pb := playbooks.Default()
+	pbs := allPlaybooks(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseCapture(data)
 		if err != nil {
@@ -39,6 +42,8 @@ func FuzzParseCapture(f *testing.F) {
 		if !knownVerdicts[fd.Verdict] || len(fd.Evidence) == 0 {
 			t.Fatalf("finding %+v", fd)
 		}
+		checkVerdictRules(t, fd)
+		checkVerdictRules(t, DiagnoseAll(facts, pbs))
 		if _, err := json.Marshal(facts); err != nil {
 			t.Fatal(err)
 		}
@@ -52,21 +57,27 @@ func FuzzDecodeText(f *testing.F) {
 		if enc == "" {
 			t.Fatal("no encoding")
 		}
-		_ = lines(text)
+		if !utf8.ValidString(text) || strings.ContainsRune(text, 0) {
+			t.Fatalf("decodeText(%q) = %q: not NUL-free UTF-8", data, text)
+		}
+		for _, l := range lines(text) {
+			if strings.ContainsAny(l, "\n") || strings.HasSuffix(l, "\r") {
+				t.Fatalf("line %q keeps a line end", l)
+			}
+		}
 	})
 }
 
 func FuzzParseRegQuery(f *testing.F) {
 	f.Add("! REG.EXE VERSION 3.0\r\n\r\nHKEY_LOCAL_MACHINE\\X\r\n    A\tREG_SZ\tb\r\n")
 	f.Fuzz(func(t *testing.T, text string) {
-		q := ParseRegQuery(text)
+		q := parseRegQuery(text)
 		for _, k := range q.Keys {
 			for _, v := range k.Values {
 				if !isRegType(v.Type) {
 					t.Fatalf("type %q", v.Type)
 				}
-				v.Uint()
-				v.Strings()
+				v.number()
 			}
 		}
 	})
@@ -75,10 +86,14 @@ func FuzzParseRegQuery(f *testing.F) {
 func FuzzParseWMICList(f *testing.F) {
 	f.Add("\r\r\n\r\r\nName=c:\\windows\\system32\\inetsrv\\w3core.dll\r\r\nVersion=6.0.3790.4693\r\r\n\r\r\n")
 	f.Fuzz(func(t *testing.T, text string) {
-		l := ParseWMICList(text)
-		for _, in := range l.Instances {
+		for _, in := range parseWMICList(text) {
 			if len(in) == 0 {
 				t.Fatal("empty instance")
+			}
+			for name, value := range in {
+				if !isPropertyName(name) || name == "" || strings.ContainsAny(value, "\n") {
+					t.Fatalf("property %q=%q", name, value)
+				}
 			}
 		}
 	})
@@ -87,16 +102,16 @@ func FuzzParseWMICList(f *testing.F) {
 func FuzzParseWMIArray(f *testing.F) {
 	f.Add(`{"DefaultAppPool","1234","ffffffff"}`)
 	f.Fuzz(func(t *testing.T, s string) {
-		_ = ParseWMIArray(s)
+		_ = parseWMIArray(s)
 	})
 }
 
 func FuzzParseSCQuery(f *testing.F) {
 	f.Add("SERVICE_NAME: w3svc\r\n        TYPE               : 20  WIN32_SHARE_PROCESS\r\n        STATE              : 4  RUNNING\r\n")
 	f.Fuzz(func(t *testing.T, text string) {
-		st, ok := ParseSCQuery(text)
-		if ok && (st.State < 1 || st.State > 7) {
-			t.Fatalf("state %d", st.State)
+		state, ok := parseSCQuery(text)
+		if ok != (state != 0) || state < 0 || state > 7 {
+			t.Fatalf("state %d, ok %v", state, ok)
 		}
 	})
 }
@@ -104,9 +119,36 @@ func FuzzParseSCQuery(f *testing.F) {
 func FuzzParseWMIDatetime(f *testing.F) {
 	f.Add("20011224113047.000000-480")
 	f.Fuzz(func(t *testing.T, s string) {
-		tm, err := ParseWMIDatetime(s)
+		tm, err := parseWMIDatetime(s)
 		if err == nil && tm.IsZero() {
 			t.Fatal("zero time without error")
 		}
 	})
+}
+
+// checkVerdictRules holds a finding to DESIGN.md's table: affected and mismatch need core
+// files below the baseline and a trigger installed (never a host whose binaries match),
+// affected and other-cause need crash evidence, other-cause and healthy need the binaries
+// at the baseline.
+func checkVerdictRules(t *testing.T, fd Finding) {
+	t.Helper()
+	below, trigger := len(fd.BelowBaseline) > 0, len(fd.TriggersInstalled) > 0
+	var ok bool
+	switch fd.Verdict {
+	case playbooks.Affected:
+		ok = below && trigger && fd.CrashEvidence
+	case playbooks.Mismatch:
+		ok = below && trigger && !fd.CrashEvidence
+	case playbooks.AtRisk:
+		ok = below && !trigger
+	case playbooks.OtherCause:
+		ok = !below && fd.CrashEvidence
+	case playbooks.Healthy:
+		ok = !below && !fd.CrashEvidence
+	default:
+		ok = true
+	}
+	if !ok {
+		t.Fatalf("verdict %s with below=%v trigger=%v crash=%v\n%v", fd.Verdict, below, trigger, fd.CrashEvidence, fd.Evidence)
+	}
 }

@@ -83,10 +83,10 @@ func TestLabFileCapture(t *testing.T) {
 		if fresh {
 			wantEnc = "ansi+utf-16le"
 		}
-		if got := c.Section(SectionInetsrv).Encoding; got != wantEnc {
+		if got := c.Section(sectionInetsrv).Encoding; got != wantEnc {
 			t.Errorf("fresh=%v: inetsrv encoding %s, want %s", fresh, got, wantEnc)
 		}
-		if got := c.Section(SectionEvents).Encoding; got != "utf-16le" {
+		if got := c.Section(sectionEvents).Encoding; got != "utf-16le" {
 			t.Errorf("fresh=%v: events encoding %s", fresh, got)
 		}
 		f := c.Facts()

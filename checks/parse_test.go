@@ -28,63 +28,50 @@ func sampleBody(t *testing.T, name string) string {
 func TestParseRegQuery(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name        string
-		in          string
-		wantVersion string
-		wantKeys    []RegKey
-		wantOther   int
+		name     string
+		in       string
+		wantKeys []regKey
 	}{
 		{
-			name:        "reg.exe 3.0 sample (samples/reg-query-regexe-v3.txt)",
-			in:          "! REG.EXE VERSION 3.0\n\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\n    DevicePath  REG_EXPAND_SZ   %SystemRoot%\\inf\n",
-			wantVersion: "3.0",
-			wantKeys:    []RegKey{{Path: `HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion`, Values: []RegValue{{"DevicePath", "REG_EXPAND_SZ", `%SystemRoot%\inf`}}}},
+			name:     "reg.exe 3.0 sample (samples/reg-query-regexe-v3.txt)",
+			in:       "! REG.EXE VERSION 3.0\n\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\n    DevicePath  REG_EXPAND_SZ   %SystemRoot%\\inf\n",
+			wantKeys: []regKey{{Path: `HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion`, Values: []regValue{{"DevicePath", "REG_EXPAND_SZ", `%SystemRoot%\inf`}}}},
 		},
 		{
-			name:        "reg.exe 3.0 <NO NAME> (samples/reg-query-regexe-v3-noname.txt)",
-			in:          "! REG.EXE VERSION 3.0\r\n\r\nHKEY_CURRENT_USER\\mailto\\shell\\open\\command\r\n    <NO NAME>   REG_EXPAND_SZ   \"%ProgramFiles%\\Outlook Express\\msimn.exe\" /mailurl:%1\r\n",
-			wantVersion: "3.0",
-			wantKeys:    []RegKey{{Path: `HKEY_CURRENT_USER\mailto\shell\open\command`, Values: []RegValue{{"", "REG_EXPAND_SZ", `"%ProgramFiles%\Outlook Express\msimn.exe" /mailurl:%1`}}}},
+			name:     "reg.exe 3.0 <NO NAME> (samples/reg-query-regexe-v3-noname.txt)",
+			in:       "! REG.EXE VERSION 3.0\r\n\r\nHKEY_CURRENT_USER\\mailto\\shell\\open\\command\r\n    <NO NAME>   REG_EXPAND_SZ   \"%ProgramFiles%\\Outlook Express\\msimn.exe\" /mailurl:%1\r\n",
+			wantKeys: []regKey{{Path: `HKEY_CURRENT_USER\mailto\shell\open\command`, Values: []regValue{{"", "REG_EXPAND_SZ", `"%ProgramFiles%\Outlook Express\msimn.exe" /mailurl:%1`}}}},
 		},
 		{
-			name:        "tabs, empty data, value names with spaces, subkeys",
-			in:          "\r\n! REG.EXE VERSION 3.0\r\n\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\X\r\n    RegDone\tREG_SZ\t\r\n    Current Build\tREG_SZ\t1.511.1 () (Obsolete data - do not use)\r\n    N\tREG_DWORD\t0x409\r\n    M\tREG_MULTI_SZ\ta\\0b\\0\\0\r\n\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\X\\Sub\r\n",
-			wantVersion: "3.0",
-			wantKeys: []RegKey{
-				{Path: `HKEY_LOCAL_MACHINE\SOFTWARE\X`, Values: []RegValue{{"RegDone", "REG_SZ", ""}, {"Current Build", "REG_SZ", "1.511.1 () (Obsolete data - do not use)"}, {"N", "REG_DWORD", "0x409"}, {"M", "REG_MULTI_SZ", `a\0b\0\0`}}},
+			name: "tabs, empty data, value names with spaces, subkeys",
+			in:   "\r\n! REG.EXE VERSION 3.0\r\n\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\X\r\n    RegDone\tREG_SZ\t\r\n    Current Build\tREG_SZ\t1.511.1 () (Obsolete data - do not use)\r\n    N\tREG_DWORD\t0x409\r\n    M\tREG_MULTI_SZ\ta\\0b\\0\\0\r\n\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\X\\Sub\r\n",
+			wantKeys: []regKey{
+				{Path: `HKEY_LOCAL_MACHINE\SOFTWARE\X`, Values: []regValue{{"RegDone", "REG_SZ", ""}, {"Current Build", "REG_SZ", "1.511.1 () (Obsolete data - do not use)"}, {"N", "REG_DWORD", "0x409"}, {"M", "REG_MULTI_SZ", `a\0b\0\0`}}},
 				{Path: `HKEY_LOCAL_MACHINE\SOFTWARE\X\Sub`},
 			},
 		},
 		{
 			name:     "later layout without header, four-space separators",
 			in:       "\r\nHKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\Nls\\Language\r\n    InstallLanguage    REG_SZ    0409\r\n\r\n",
-			wantKeys: []RegKey{{Path: `HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Control\Nls\Language`, Values: []RegValue{{"InstallLanguage", "REG_SZ", "0409"}}}},
+			wantKeys: []regKey{{Path: `HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Control\Nls\Language`, Values: []regValue{{"InstallLanguage", "REG_SZ", "0409"}}}},
 		},
 		{
-			name:      "missing key: error text (localized, not matched)",
-			in:        "\r\nERROR: The system was unable to find the specified registry key or value\r\n",
-			wantOther: 1,
+			name: "missing key: error text (localized, not matched)",
+			in:   "\r\nERROR: The system was unable to find the specified registry key or value\r\n",
 		},
 		{
-			name:      "german error text",
-			in:        "FEHLER: Der angegebene Registrierungsschlüssel bzw. Wert wurde nicht gefunden.\r\n",
-			wantOther: 1,
+			name: "german error text",
+			in:   "FEHLER: Der angegebene Registrierungsschlüssel bzw. Wert wurde nicht gefunden.\r\n",
 		},
 		{name: "empty", in: ""},
-		{name: "garbage", in: "\x00\xff REG_\tREG_SZ\n\t\t", wantKeys: []RegKey{{Values: []RegValue{{"\x00\xff REG_", "REG_SZ", ""}}}}},
+		{name: "garbage", in: "\x00\xff REG_\tREG_SZ\n\t\t", wantKeys: []regKey{{Values: []regValue{{"\x00\xff REG_", "REG_SZ", ""}}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := ParseRegQuery(tt.in)
-			if got.Version != tt.wantVersion {
-				t.Errorf("Version = %q, want %q", got.Version, tt.wantVersion)
-			}
+			got := parseRegQuery(tt.in)
 			if !reflect.DeepEqual(got.Keys, tt.wantKeys) {
 				t.Errorf("Keys = %#v, want %#v", got.Keys, tt.wantKeys)
-			}
-			if len(got.Other) != tt.wantOther {
-				t.Errorf("Other = %q, want %d lines", got.Other, tt.wantOther)
 			}
 		})
 	}
@@ -92,11 +79,11 @@ func TestParseRegQuery(t *testing.T) {
 
 func TestParseRegQuerySamples(t *testing.T) {
 	t.Parallel()
-	q := ParseRegQuery(sampleBody(t, "reg-query-regexe-v3.txt"))
-	if v, ok := q.Value("devicepath"); !ok || v.Data != `%SystemRoot%\inf` || q.Version != "3.0" {
+	q := parseRegQuery(sampleBody(t, "reg-query-regexe-v3.txt"))
+	if v, ok := q.Value("devicepath"); !ok || v.Data != `%SystemRoot%\inf` || len(q.Keys) != 1 {
 		t.Errorf("got %#v", q)
 	}
-	q = ParseRegQuery(sampleBody(t, "reg-query-regexe-v3-noname.txt"))
+	q = parseRegQuery(sampleBody(t, "reg-query-regexe-v3-noname.txt"))
 	if v, ok := q.Value(""); !ok || v.Type != "REG_EXPAND_SZ" {
 		t.Errorf("got %#v", q)
 	}
@@ -104,46 +91,41 @@ func TestParseRegQuerySamples(t *testing.T) {
 
 func TestRegValueHelpers(t *testing.T) {
 	t.Parallel()
-	if n, ok := (RegValue{Data: "0x409"}).Uint(); !ok || n != 0x409 {
+	if n, ok := (regValue{Data: "0x409"}).number(); !ok || n != 0x409 {
 		t.Errorf("Uint(0x409) = %d, %v", n, ok)
 	}
-	if n, ok := (RegValue{Data: "6"}).Uint(); !ok || n != 6 {
+	if n, ok := (regValue{Data: "6"}).number(); !ok || n != 6 {
 		t.Errorf("Uint(6) = %d, %v", n, ok)
 	}
-	if _, ok := (RegValue{Data: "0xzz"}).Uint(); ok {
+	if _, ok := (regValue{Data: "0xzz"}).number(); ok {
 		t.Error("Uint(0xzz) ok")
-	}
-	if got := (RegValue{Data: `a\0b\0\0`}).Strings(); !reflect.DeepEqual(got, []string{"a", "b"}) {
-		t.Errorf("Strings = %q", got)
 	}
 }
 
 func TestParseWMICList(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name      string
-		in        string
-		want      []WMIInstance
-		wantOther []string
+		name string
+		in   string
+		want []wmiInstance
 	}{
 		{
 			name: "datafile, \\r\\r\\n, lower-case paths, two instances",
 			in:   "\r\r\n\r\r\nName=c:\\windows\\system32\\inetsrv\\adsiis.dll\r\r\nVersion=6.0.3790.3959\r\r\n\r\r\n\r\r\nName=c:\\windows\\system32\\inetsrv\\iis.msc\r\r\nVersion=\r\r\n\r\r\n\r\r\n",
-			want: []WMIInstance{
+			want: []wmiInstance{
 				{"Name": `c:\windows\system32\inetsrv\adsiis.dll`, "Version": "6.0.3790.3959"},
 				{"Name": `c:\windows\system32\inetsrv\iis.msc`, "Version": ""},
 			},
 		},
 		{
-			name:      "banner first, CRLF",
-			in:        "Please wait while WMIC is being installed.\r\n\r\nFreeSpace=5368709120\r\nSize=21474836480\r\n\r\n",
-			want:      []WMIInstance{{"FreeSpace": "5368709120", "Size": "21474836480"}},
-			wantOther: []string{"Please wait while WMIC is being installed."},
+			name: "banner first, CRLF",
+			in:   "Please wait while WMIC is being installed.\r\n\r\nFreeSpace=5368709120\r\nSize=21474836480\r\n\r\n",
+			want: []wmiInstance{{"FreeSpace": "5368709120", "Size": "21474836480"}},
 		},
 		{
 			name: "instances without blank lines between are split on a repeated property",
 			in:   "EventCode=1009\nTimeGenerated=20100615085501.000000-000\nEventCode=1002\nTimeGenerated=20100615085503.000000-000\n",
-			want: []WMIInstance{
+			want: []wmiInstance{
 				{"EventCode": "1009", "TimeGenerated": "20100615085501.000000-000"},
 				{"EventCode": "1002", "TimeGenerated": "20100615085503.000000-000"},
 			},
@@ -151,20 +133,18 @@ func TestParseWMICList(t *testing.T) {
 		{
 			name: "value with = and braces",
 			in:   "InsertionStrings={\"a=b\",\"1\"}\r\r\n",
-			want: []WMIInstance{{"InsertionStrings": `{"a=b","1"}`}},
+			want: []wmiInstance{{"InsertionStrings": `{"a=b","1"}`}},
 		},
-		{name: "no instances", in: "No Instance(s) Available.\r\n", wantOther: []string{"No Instance(s) Available."}},
-		{name: "garbage", in: "=x\n==\n a b=c\n", wantOther: []string{"=x", "==", "a b=c"}},
+		{name: "no instances", in: "No Instance(s) Available.\r\n"},
+		{name: "german banner and error", in: "Bitte warten Sie, während WMIC installiert wird.\r\nFEHLER:\r\nBeschreibung = Ungültiger Namespace\r\n"},
+		{name: "garbage", in: "=x\n==\n a b=c\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := ParseWMICList(tt.in)
-			if !reflect.DeepEqual(got.Instances, tt.want) {
-				t.Errorf("Instances = %#v, want %#v", got.Instances, tt.want)
-			}
-			if !reflect.DeepEqual(got.Other, tt.wantOther) {
-				t.Errorf("Other = %q, want %q", got.Other, tt.wantOther)
+			got := parseWMICList(tt.in)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("instances = %#v, want %#v", got, tt.want)
 			}
 		})
 	}
@@ -187,8 +167,8 @@ func TestParseWMIArray(t *testing.T) {
 		{`{"unterminated`, []string{"unterminated"}},
 	}
 	for _, tt := range tests {
-		if got := ParseWMIArray(tt.in); !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("ParseWMIArray(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := parseWMIArray(tt.in); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("parseWMIArray(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
@@ -198,25 +178,32 @@ func TestParseSCQuery(t *testing.T) {
 	english := "\r\nSERVICE_NAME: w3svc\r\n        TYPE               : 20  WIN32_SHARE_PROCESS\r\n        STATE              : 4  RUNNING\r\n                                (STOPPABLE, NOT_PAUSABLE, ACCEPTS_SHUTDOWN)\r\n        WIN32_EXIT_CODE    : 0  (0x0)\r\n        SERVICE_EXIT_CODE  : 0  (0x0)\r\n        CHECKPOINT         : 0x0\r\n        WAIT_HINT          : 0x0\r\n\r\n"
 	german := "\r\nSERVICE_NAME: w3svc\r\n        TYP                : 20  WIN32_SHARE_PROCESS\r\n        STATUS             : 1  STOPPED\r\n                                (NOT_STOPPABLE, NOT_PAUSABLE, IGNORES_SHUTDOWN)\r\n        WIN32_EXIT_CODE    : 1077  (0x435)\r\n        SERVICE_EXIT_CODE  : 0  (0x0)\r\n        CHECKPOINT         : 0x0\r\n        WAIT_HINT          : 0x0\r\n"
 	french := "\nNOM_SERVICE : w3svc\n        TYPE               : 20  WIN32_SHARE_PROCESS\n        ÉTAT               : 3  STOP_PENDING\n        CODE_SORTIE_WIN32  : 0  (0x0)\n"
+	displayName := "SERVICE_NAME: w3svc\r\nDISPLAY_NAME: World Wide Web Publishing Service\r\n        TYPE               : 20  WIN32_SHARE_PROCESS\r\n        STATE              : 4  RUNNING\r\n"
+	two := french + "\nNOM_SERVICE : other\n        TYPE               : 20  WIN32_SHARE_PROCESS\n        ÉTAT               : 4  RUNNING\n"
 	tests := []struct {
-		name   string
-		in     string
-		want   ServiceStatus
-		wantOK bool
+		name      string
+		in        string
+		wantState int
+		wantOK    bool
 	}{
-		{"english running", english, ServiceStatus{Name: "w3svc", Type: 20, State: 4, Win32ExitCode: 0, ServiceExitCode: 0}, true},
-		{"german labels stopped", german, ServiceStatus{Name: "w3svc", Type: 20, State: 1, Win32ExitCode: 1077, ServiceExitCode: 0}, true},
-		{"french labels, LF, short", french, ServiceStatus{Name: "w3svc", Type: 20, State: 3, Win32ExitCode: 0, ServiceExitCode: -1}, true},
-		{"service missing (rc 1060)", "[SC] EnumQueryServicesStatus:OpenService FAILED 1060:\r\n\r\nThe specified service does not exist as an installed service.\r\n", ServiceStatus{Win32ExitCode: -1, ServiceExitCode: -1}, false},
-		{"state out of range", "SERVICE_NAME: x\n  TYPE : 20\n  STATE : 99 WEIRD\n", ServiceStatus{Name: "x", Type: 20, Win32ExitCode: -1, ServiceExitCode: -1}, false},
-		{"empty", "", ServiceStatus{Win32ExitCode: -1, ServiceExitCode: -1}, false},
+		{"english running", english, 4, true},
+		{"german labels stopped", german, 1, true},
+		{"french labels, LF, short", french, 3, true},
+		{"display name line after the name", displayName, 4, true},
+		{"two services: the first counts", two, 3, true},
+		{"service missing (rc 1060)", "[SC] EnumQueryServicesStatus:OpenService FAILED 1060:\r\n\r\nThe specified service does not exist as an installed service.\r\n", 0, false},
+		{"localized error with a colon", "FEHLER: Der angegebene Dienst ist nicht installiert.\r\n", 0, false},
+		{"state out of range", "SERVICE_NAME: x\n  TYPE : 20\n  STATE : 99 WEIRD\n", 0, false},
+		{"state not a number", "SERVICE_NAME: x\n  TYPE : 20\n  STATE : RUNNING\n", 0, false},
+		{"fields before any name", "  TYPE : 20\n  STATE : 4 RUNNING\n", 0, false},
+		{"empty", "", 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, ok := ParseSCQuery(tt.in)
-			if ok != tt.wantOK || got != tt.want {
-				t.Errorf("ParseSCQuery = %+v, %v; want %+v, %v", got, ok, tt.want, tt.wantOK)
+			state, ok := parseSCQuery(tt.in)
+			if ok != tt.wantOK || state != tt.wantState {
+				t.Errorf("parseSCQuery = %d, %v; want %d, %v", state, ok, tt.wantState, tt.wantOK)
 			}
 		})
 	}
@@ -243,16 +230,16 @@ func TestParseWMIDatetime(t *testing.T) {
 		{"", "", true},
 	}
 	for _, tt := range tests {
-		got, err := ParseWMIDatetime(tt.in)
+		got, err := parseWMIDatetime(tt.in)
 		if (err != nil) != tt.wantErr {
-			t.Errorf("ParseWMIDatetime(%q) error = %v, wantErr %v", tt.in, err, tt.wantErr)
+			t.Errorf("parseWMIDatetime(%q) error = %v, wantErr %v", tt.in, err, tt.wantErr)
 			continue
 		}
 		if err == nil && got.UTC().Format(time.RFC3339Nano) != tt.wantUTC {
-			t.Errorf("ParseWMIDatetime(%q) = %s, want %s", tt.in, got.UTC().Format(time.RFC3339Nano), tt.wantUTC)
+			t.Errorf("parseWMIDatetime(%q) = %s, want %s", tt.in, got.UTC().Format(time.RFC3339Nano), tt.wantUTC)
 		}
 	}
-	got, _ := ParseWMIDatetime("20011224113047.000000-480")
+	got, _ := parseWMIDatetime("20011224113047.000000-480")
 	if _, off := got.Zone(); off != -480*60 {
 		t.Errorf("offset = %d s, want %d", off, -480*60)
 	}

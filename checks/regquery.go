@@ -5,33 +5,29 @@ import (
 	"strings"
 )
 
-// RegQuery is what one reg query printed.
-type RegQuery struct {
-	// Version is the reg.exe version from the "! REG.EXE VERSION 3.0" header of XP/2003,
-	// "" for the later layout without a header.
-	Version string
-	Keys    []RegKey
-	// Other are lines that are neither header, key nor value, e.g. "ERROR: ..." (text is
-	// localized: callers use the exit code, never these words).
-	Other []string
+// regQuery is what one reg query printed: its keys with their values. Other lines (the
+// header, "ERROR: ..." in the host's language) are skipped: callers use the exit code, never
+// those words.
+type regQuery struct {
+	Keys []regKey
 }
 
-// RegKey is one key line and the value lines under it. A subkey listed by a query has no
+// regKey is one key line and the value lines under it. A subkey listed by a query has no
 // values.
-type RegKey struct {
+type regKey struct {
 	Path   string
-	Values []RegValue
+	Values []regValue
 }
 
-// RegValue is one value line.
-type RegValue struct {
+// regValue is one value line.
+type regValue struct {
 	Name string // "" for the default value (reg.exe 3.0 prints <NO NAME>)
 	Type string // REG_SZ, REG_DWORD, ...
 	Data string // as printed
 }
 
 // Value returns the named value (case-insensitive) of the first key that has it.
-func (q *RegQuery) Value(name string) (RegValue, bool) {
+func (q *regQuery) Value(name string) (regValue, bool) {
 	for _, k := range q.Keys {
 		for _, v := range k.Values {
 			if strings.EqualFold(v.Name, name) {
@@ -39,11 +35,11 @@ func (q *RegQuery) Value(name string) (RegValue, bool) {
 			}
 		}
 	}
-	return RegValue{}, false
+	return regValue{}, false
 }
 
-// Uint returns a REG_DWORD/REG_QWORD value's number (printed 0x..., or decimal).
-func (v RegValue) Uint() (uint64, bool) {
+// number returns a REG_DWORD/REG_QWORD value's number (printed 0x..., or decimal).
+func (v regValue) number() (uint64, bool) {
 	s := strings.TrimSpace(v.Data)
 	if s == "" {
 		return 0, false
@@ -58,46 +54,32 @@ func (v RegValue) Uint() (uint64, bool) {
 	return n, err == nil
 }
 
-// Strings splits a REG_MULTI_SZ value, which reg.exe prints with literal \0 separators.
-func (v RegValue) Strings() []string {
-	var out []string
-	for _, s := range strings.Split(v.Data, `\0`) {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// ParseRegQuery parses reg query output: the reg.exe 3.0 layout of XP/2003 (a
+// parseRegQuery parses reg query output: the reg.exe 3.0 layout of XP/2003 (a
 // "! REG.EXE VERSION 3.0" header, FACTS.md §5, samples/reg-query-regexe-v3*.txt) and the
 // later one without it; key lines start with HKEY_ (or a short root); value lines are
 // indented "name TYPE data" with tabs or runs of spaces between, so the REG_* type token is
 // the pivot: the name is what comes before it (names may hold spaces, <NO NAME> is the
 // default value), the data what comes after.
-func ParseRegQuery(text string) *RegQuery {
-	q := &RegQuery{}
+func parseRegQuery(text string) *regQuery {
+	q := &regQuery{}
 	for _, l := range lines(text) {
 		if strings.TrimSpace(l) == "" {
 			continue
 		}
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "! REG.EXE VERSION"); ok && l[0] == '!' {
-			q.Version = strings.TrimSpace(v)
+		if strings.HasPrefix(l, "! REG.EXE VERSION") {
 			continue
 		}
 		if l[0] != ' ' && l[0] != '\t' && isRegKeyLine(l) {
-			q.Keys = append(q.Keys, RegKey{Path: l})
+			q.Keys = append(q.Keys, regKey{Path: l})
 			continue
 		}
 		if v, ok := parseRegValue(l); ok {
 			if len(q.Keys) == 0 {
-				q.Keys = append(q.Keys, RegKey{}) // a value line before any key line
+				q.Keys = append(q.Keys, regKey{}) // a value line before any key line
 			}
 			k := &q.Keys[len(q.Keys)-1]
 			k.Values = append(k.Values, v)
-			continue
 		}
-		q.Other = append(q.Other, strings.TrimSpace(l))
 	}
 	return q
 }
@@ -115,7 +97,7 @@ func isRegKeyLine(l string) bool {
 	return false
 }
 
-func parseRegValue(l string) (RegValue, bool) {
+func parseRegValue(l string) (regValue, bool) {
 	// Find the first whitespace-delimited token that is a registry type.
 	i := 0
 	for i < len(l) {
@@ -132,11 +114,11 @@ func parseRegValue(l string) (RegValue, bool) {
 				name = ""
 			}
 			data := strings.TrimLeft(l[j:], " \t")
-			return RegValue{Name: name, Type: l[i:j], Data: data}, true
+			return regValue{Name: name, Type: l[i:j], Data: data}, true
 		}
 		i = j
 	}
-	return RegValue{}, false
+	return regValue{}, false
 }
 
 func isRegType(s string) bool {

@@ -1,15 +1,16 @@
 package checks
 
 import (
+	"strconv"
 	"strings"
 )
 
-// WMIInstance is one instance printed by wmic ... /format:list: property name → value as
+// wmiInstance is one instance printed by wmic ... /format:list: property name → value as
 // printed (names as wmic prints them; look them up with Get, which ignores case).
-type WMIInstance map[string]string
+type wmiInstance map[string]string
 
-// Get returns a property by name, ignoring case.
-func (in WMIInstance) Get(name string) (string, bool) {
+// get returns a property by name, ignoring case.
+func (in wmiInstance) get(name string) (string, bool) {
 	if v, ok := in[name]; ok {
 		return v, true
 	}
@@ -21,25 +22,18 @@ func (in WMIInstance) Get(name string) (string, bool) {
 	return "", false
 }
 
-// WMIList is what one wmic /format:list printed.
-type WMIList struct {
-	Instances []WMIInstance
-	// Other are lines that are not Name=Value: the first-run banner "Please wait while WMIC
-	// is being installed.", "No Instance(s) Available.", errors. They are localized; callers
-	// never match them.
-	Other []string
-}
-
-// ParseWMICList parses wmic /format:list output: Name=Value lines, instances separated by
+// parseWMICList parses wmic /format:list output: Name=Value lines, instances separated by
 // blank lines, line ends CRLF or \r\r\n, any number of blank lines before, between and
 // after. A property that repeats inside an instance also starts a new instance, so a
-// capture whose blank lines were lost still splits correctly.
-func ParseWMICList(text string) *WMIList {
-	out := &WMIList{}
-	var cur WMIInstance
+// capture whose blank lines were lost still splits correctly. Lines that are not
+// Name=Value (the first-run banner "Please wait while WMIC is being installed.", "No
+// Instance(s) Available.", errors) are skipped: they are localized.
+func parseWMICList(text string) []wmiInstance {
+	var out []wmiInstance
+	var cur wmiInstance
 	flush := func() {
 		if len(cur) > 0 {
-			out.Instances = append(out.Instances, cur)
+			out = append(out, cur)
 		}
 		cur = nil
 	}
@@ -51,7 +45,6 @@ func ParseWMICList(text string) *WMIList {
 		}
 		eq := strings.IndexByte(l, '=')
 		if eq <= 0 || !isPropertyName(l[:eq]) {
-			out.Other = append(out.Other, l)
 			continue
 		}
 		name, value := l[:eq], l[eq+1:]
@@ -59,7 +52,7 @@ func ParseWMICList(text string) *WMIList {
 			flush()
 		}
 		if cur == nil {
-			cur = WMIInstance{}
+			cur = wmiInstance{}
 		}
 		cur[name] = value
 	}
@@ -80,12 +73,12 @@ func isPropertyName(s string) bool {
 	return true
 }
 
-// ParseWMIArray parses an array property as wmic /format:list prints it, e.g.
+// parseWMIArray parses an array property as wmic /format:list prints it, e.g.
 // InsertionStrings={"DefaultAppPool","1234","ffffffff"}; elements may be unquoted
 // ({1,2}). A quoted element ends at a quote followed by a comma, the closing brace or the
 // end, so commas and quotes inside names survive. The rendering is [NC] unconfirmed on 2003
 // (FACTS.md §5); a value without braces is taken as a single element.
-func ParseWMIArray(s string) []string {
+func parseWMIArray(s string) []string {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil
@@ -139,4 +132,10 @@ func ParseWMIArray(s string) []string {
 		i += c + 1
 	}
 	return out
+}
+
+// parseUintField parses a wmic numeric property (FreeSpace, Size): decimal digits.
+func parseUintField(s string) (uint64, bool) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	return n, err == nil
 }

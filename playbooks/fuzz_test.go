@@ -1,6 +1,10 @@
 package playbooks
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+)
 
 // Seeds: testdata/fuzz/<FuzzName>/ (the embedded playbooks, the bad ones, broken YAML).
 
@@ -13,7 +17,16 @@ func FuzzLoadPlaybook(f *testing.F) {
 			t.Fatalf("pb %v, err %v", pb, err)
 		}
 		if err != nil {
-			_ = err.Error()
+			// Every problem names the file (and, but for whole-file problems, its line).
+			var es Errors
+			if !errors.As(err, &es) || len(es) == 0 {
+				t.Fatalf("err %T %v is not Errors", err, err)
+			}
+			for _, e := range es {
+				if e.File != "fuzz.yaml" || e.Line < 0 || e.Msg == "" || !strings.HasPrefix(e.Error(), "fuzz.yaml") {
+					t.Fatalf("problem %+v", e)
+				}
+			}
 			return
 		}
 		if pb.Name == "" || len(pb.Baseline.CoreFiles) == 0 || len(pb.Installer.Packages) == 0 {

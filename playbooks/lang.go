@@ -19,8 +19,8 @@ var languages = map[string]string{
 // traditional sort (040A) installs the ESN package, Chinese (Hong Kong) (0C04) the CHT one.
 var lcidAliases = map[string]string{"040A": "ESN", "0C04": "CHT"}
 
-// IsLanguage reports whether code is a known three-letter language code (upper case).
-func IsLanguage(code string) bool {
+// isLanguage reports whether code is a known three-letter language code (upper case).
+func isLanguage(code string) bool {
 	_, ok := languages[code]
 	return ok
 }

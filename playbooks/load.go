@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -291,7 +292,7 @@ func (d *decoder) str(n *yaml.Node, field string) (string, bool) {
 	return n.Value, true
 }
 
-// text is a non-empty single-line string.
+// text is a non-empty string.
 func (d *decoder) text(n *yaml.Node, field string, dst *string) {
 	s, ok := d.str(n, field)
 	if !ok {
@@ -569,11 +570,10 @@ func (d *decoder) trigger(n *yaml.Node, field string, t *Trigger) bool {
 }
 
 func (d *decoder) baseline(n *yaml.Node, field string, b *Baseline) {
-	var coreNode *yaml.Node
+	var excRefs []ref // where each accepted exception is, to point at a contradiction
 	d.mapping(n, field, map[string]fieldFunc{
 		"version": func(v *yaml.Node, f string) { d.version(v, f, &b.Version) },
 		"core_files": func(v *yaml.Node, f string) {
-			coreNode = v
 			seen := map[string]bool{}
 			d.list(v, f, func(e *yaml.Node, f string) {
 				if s, ok := d.fileName(e, f); ok {
@@ -599,14 +599,15 @@ func (d *decoder) baseline(n *yaml.Node, field string, b *Baseline) {
 					}
 					seen[fv.Name] = true
 					b.Exceptions = append(b.Exceptions, fv)
+					excRefs = append(excRefs, ref{e, f})
 				}
 			})
 		},
 	}, "version", "core_files")
-	for _, e := range b.Exceptions {
+	for i, e := range b.Exceptions {
 		for _, c := range b.CoreFiles {
 			if c == e.Name {
-				d.errf(coreNode, field+".exceptions", "%s is both a core file and an exception", c)
+				d.errf(excRefs[i].node, excRefs[i].field+".name", "%s is both a core file and an exception", c)
 			}
 		}
 	}
@@ -636,12 +637,15 @@ func (d *decoder) symptoms(n *yaml.Node, field string, s *Symptoms) {
 	}, "log", "source", "crash_event", "disable_event", "exit_code")
 }
 
-func (d *decoder) exitCodes(n *yaml.Node, field string) []int {
+func (d *decoder) exitCodes(n *yaml.Node, field string, refs *[]ref) []int {
 	var out []int
 	d.list(n, field, func(e *yaml.Node, f string) {
 		// Exit codes are 32-bit; negative values are how cmd shows codes >= 0x80000000.
 		if v, ok := d.integer(e, f, -1<<31, 1<<32-1); ok {
 			out = append(out, int(v))
+			if refs != nil {
+				*refs = append(*refs, ref{e, f})
+			}
 		}
 	})
 	return out
@@ -658,6 +662,7 @@ func (d *decoder) switches(n *yaml.Node, field string) []string {
 }
 
 func (d *decoder) installer(n *yaml.Node, field string, in *Installer) {
+	var rebootRefs []ref
 	d.mapping(n, field, map[string]fieldFunc{
 		"update": func(v *yaml.Node, f string) {
 			if s, ok := d.str(v, f); ok {
@@ -669,8 +674,8 @@ func (d *decoder) installer(n *yaml.Node, field string, in *Installer) {
 			}
 		},
 		"switches":           func(v *yaml.Node, f string) { in.Switches = d.switches(v, f) },
-		"success_exit_codes": func(v *yaml.Node, f string) { in.SuccessExitCodes = d.exitCodes(v, f) },
-		"reboot_exit_codes":  func(v *yaml.Node, f string) { in.RebootExitCodes = d.exitCodes(v, f) },
+		"success_exit_codes": func(v *yaml.Node, f string) { in.SuccessExitCodes = d.exitCodes(v, f, nil) },
+		"reboot_exit_codes":  func(v *yaml.Node, f string) { in.RebootExitCodes = d.exitCodes(v, f, &rebootRefs) },
 		"log":                func(v *yaml.Node, f string) { d.text(v, f, &in.Log) },
 		"packages": func(v *yaml.Node, f string) {
 			seen := map[string]int{}
@@ -692,15 +697,9 @@ func (d *decoder) installer(n *yaml.Node, field string, in *Installer) {
 			}
 		},
 	}, "update", "switches", "success_exit_codes", "packages")
-	if n.Kind == yaml.MappingNode {
-		for _, c := range in.RebootExitCodes {
-			ok := false
-			for _, s := range in.SuccessExitCodes {
-				ok = ok || s == c
-			}
-			if !ok {
-				d.errf(n, field+".reboot_exit_codes", "%d is not among success_exit_codes", c)
-			}
+	for i, c := range in.RebootExitCodes {
+		if !slices.Contains(in.SuccessExitCodes, c) {
+			d.errf(rebootRefs[i].node, rebootRefs[i].field, "%d is not among success_exit_codes", c)
 		}
 	}
 }
@@ -735,7 +734,7 @@ func (d *decoder) pkg(n *yaml.Node, field string, pk *Package) bool {
 		},
 		"language": func(v *yaml.Node, f string) {
 			if s, ok := d.str(v, f); ok {
-				if !IsLanguage(s) {
+				if !isLanguage(s) {
 					d.errf(v, f, "%q is not a known language code (ENU, DEU, ESN, FRA, JPN, ...)", s)
 					return
 				}
@@ -787,9 +786,13 @@ func (d *decoder) steps(n *yaml.Node, field string, s *Steps) {
 				return
 			}
 			m := reasonRe.FindStringSubmatch(str)
-			major, _ := strconv.Atoi(safeIndex(m, 2))
-			minor, _ := strconv.Atoi(safeIndex(m, 3))
-			if m == nil || major > 255 || minor > 65535 {
+			ok = m != nil
+			if ok {
+				major, _ := strconv.Atoi(m[2])
+				minor, _ := strconv.Atoi(m[3])
+				ok = major <= 255 && minor <= 65535
+			}
+			if !ok {
 				d.errf(v, f, "%q: want shutdown /d form [p:]major:minor (major 0..255, minor 0..65535)", str)
 				return
 			}
@@ -805,11 +808,4 @@ func (d *decoder) steps(n *yaml.Node, field string, s *Steps) {
 			}
 		},
 	}, "install_timeout", "reboot_delay", "reboot_timeout", "reboot_reason", "pool_start_timeout", "soak", "min_free_disk_mb")
-}
-
-func safeIndex(m []string, i int) string {
-	if i < len(m) {
-		return m[i]
-	}
-	return ""
 }

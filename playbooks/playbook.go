@@ -1,9 +1,6 @@
 package playbooks
 
-import (
-	"strings"
-	"time"
-)
+import "time"
 
 // Playbook is one remediation playbook: a trigger update that breaks IIS 6 on hosts whose
 // core IIS files lag behind the service pack, and how to fix those hosts.
@@ -31,8 +28,9 @@ type AppliesTo struct {
 }
 
 // Trigger is an update whose installation exposes the mismatch, with the file versions it
-// brings. A host has it when its hotfix key is present or every listed file has reached
-// the listed version.
+// brings. A host has it when its hotfix key is present or any listed file has reached the
+// listed version (the file tables are unconfirmed, so one file that the update may not
+// touch after all must not hide it).
 type Trigger struct {
 	KB       string        `json:"kb"`
 	Bulletin string        `json:"bulletin,omitempty"`
@@ -98,65 +96,4 @@ type Steps struct {
 	PoolStartTimeout time.Duration `json:"pool_start_timeout"`
 	Soak             time.Duration `json:"soak"` // watch pools and events after the fix
 	MinFreeDiskMB    int64         `json:"min_free_disk_mb"`
-}
-
-// IsCore reports whether file (any case) is one of the core files that must reach the
-// baseline.
-func (p *Playbook) IsCore(file string) bool {
-	f := strings.ToLower(file)
-	for _, c := range p.Baseline.CoreFiles {
-		if c == f {
-			return true
-		}
-	}
-	return false
-}
-
-// Exception returns the known-older entry for file (any case), if it is one.
-func (p *Playbook) Exception(file string) (FileVersion, bool) {
-	f := strings.ToLower(file)
-	for _, e := range p.Baseline.Exceptions {
-		if e.Name == f {
-			return e, true
-		}
-	}
-	return FileVersion{}, false
-}
-
-// Package returns the catalogue entry for an architecture and a language code.
-func (p *Playbook) Package(arch, language string) (Package, bool) {
-	for _, pk := range p.Installer.Packages {
-		if strings.EqualFold(pk.Arch, arch) && strings.EqualFold(pk.Language, language) {
-			return pk, true
-		}
-	}
-	return Package{}, false
-}
-
-// PackageSwitches returns the switches to run pk with: its own, or the installer default.
-func (p *Playbook) PackageSwitches(pk Package) []string {
-	if len(pk.Switches) > 0 {
-		return pk.Switches
-	}
-	return p.Installer.Switches
-}
-
-// IsSuccess reports whether an installer exit code means success (0, 3010).
-func (p *Playbook) IsSuccess(code int) bool {
-	for _, c := range p.Installer.SuccessExitCodes {
-		if c == code {
-			return true
-		}
-	}
-	return false
-}
-
-// NeedsReboot reports whether an installer exit code asks for a reboot (3010).
-func (p *Playbook) NeedsReboot(code int) bool {
-	for _, c := range p.Installer.RebootExitCodes {
-		if c == code {
-			return true
-		}
-	}
-	return false
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,35 +29,35 @@ func TestEmbedded(t *testing.T) {
 		if pb.Name != n || pb.File != "embedded:"+n+".yaml" {
 			t.Errorf("%s: name %q file %q", n, pb.Name, pb.File)
 		}
-		if pb.Baseline.Version != mustVersion(t, "6.0.3790.3959") || len(pb.Baseline.CoreFiles) != 23 || !pb.IsCore("IISUTIL.DLL") {
+		if pb.Baseline.Version != mustVersion(t, "6.0.3790.3959") || len(pb.Baseline.CoreFiles) != 23 || !slices.Contains(pb.Baseline.CoreFiles, "iisutil.dll") {
 			t.Errorf("%s: baseline %+v", n, pb.Baseline)
 		}
-		if e, ok := pb.Exception("seos.dll"); !ok || e.Version != mustVersion(t, "6.0.3790.0") {
-			t.Errorf("%s: seos.dll exception %+v", n, e)
+		if !slices.Contains(pb.Baseline.Exceptions, FileVersion{"seos.dll", mustVersion(t, "6.0.3790.0")}) {
+			t.Errorf("%s: no seos.dll 6.0.3790.0 exception in %+v", n, pb.Baseline.Exceptions)
 		}
 		if pb.Symptoms != (Symptoms{Log: "System", Source: "W3SVC", CrashEvent: 1009, DisableEvent: 1002, ExitCode: "ffffffff"}) {
 			t.Errorf("%s: symptoms %+v", n, pb.Symptoms)
 		}
-		pk, ok := pb.Package("x86", "ENU")
+		pk, ok := pkg(pb, "x86", "ENU")
 		if !ok || pk.File != "WindowsServer2003-KB914961-SP2-x86-ENU.exe" || pk.SHA1 != "51e1759a1fda6cd588660324abaed59dd3bbe86b" || pk.Size != 0 {
 			t.Errorf("%s: x86 ENU %+v", n, pk)
 		}
-		pk, ok = pb.Package("x64", "enu")
+		pk, ok = pkg(pb, "x64", "enu")
 		if !ok || pk.File != "WindowsServer2003.WindowsXP-KB914961-SP2-x64-ENU.exe" || pk.SHA1 != "7f8e909c52d23ac8b5dbfd73f1f12d3ee0fe794c" {
 			t.Errorf("%s: x64 ENU %+v", n, pk)
 		}
 		for _, l := range []string{"DEU", "ESN", "FRA", "JPN"} {
-			if _, ok := pb.Package("x86", l); !ok {
+			if _, ok := pkg(pb, "x86", l); !ok {
 				t.Errorf("%s: no x86 %s package", n, l)
 			}
-			if _, ok := pb.Package("x64", l); !ok {
+			if _, ok := pkg(pb, "x64", l); !ok {
 				t.Errorf("%s: no x64 %s package", n, l)
 			}
 		}
-		if got := pb.PackageSwitches(pk); strings.Join(got, " ") != "/quiet /norestart" {
-			t.Errorf("%s: switches %v", n, got)
+		if strings.Join(pb.Installer.Switches, " ") != "/quiet /norestart" || len(pk.Switches) != 0 {
+			t.Errorf("%s: switches %v, x64 ENU %v", n, pb.Installer.Switches, pk.Switches)
 		}
-		if !pb.IsSuccess(0) || !pb.IsSuccess(3010) || pb.IsSuccess(1603) || !pb.NeedsReboot(3010) || pb.NeedsReboot(0) {
+		if !slices.Equal(pb.Installer.SuccessExitCodes, []int{0, 3010}) || !slices.Equal(pb.Installer.RebootExitCodes, []int{3010}) {
 			t.Errorf("%s: exit codes %+v", n, pb.Installer)
 		}
 		if pb.Steps.Soak != 10*time.Minute || pb.Steps.RebootDelay != 30*time.Second {
@@ -204,6 +205,16 @@ func TestLanguageForLCID(t *testing.T) {
 			t.Errorf("LanguageForLCID(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// pkg finds the catalogue entry for an architecture and a language code (any case).
+func pkg(pb *Playbook, arch, language string) (Package, bool) {
+	for _, pk := range pb.Installer.Packages {
+		if strings.EqualFold(pk.Arch, arch) && strings.EqualFold(pk.Language, language) {
+			return pk, true
+		}
+	}
+	return Package{}, false
 }
 
 func mustVersion(t *testing.T, s string) Version {

@@ -2,6 +2,7 @@ package remediate
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -18,6 +19,16 @@ func FuzzParseInventory(f *testing.F) {
 		if err != nil {
 			if strings.Contains(err.Error(), "\n\n") {
 				t.Fatal("empty error line")
+			}
+			// Every problem names the file and a line that exists (0: the whole file).
+			var es InventoryErrors
+			if !errors.As(err, &es) {
+				return // a read error, not a problem of the text
+			}
+			for _, e := range es {
+				if e.File != "fuzz" || e.Line < 0 || e.Line > bytes.Count(data, []byte("\n"))+1 || e.Msg == "" {
+					t.Fatalf("problem %+v", e)
+				}
 			}
 			return
 		}

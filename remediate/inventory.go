@@ -14,8 +14,8 @@ import (
 
 // Default WinRM 2.0 ports (FACTS.md §6).
 const (
-	DefaultHTTPPort  = 5985
-	DefaultHTTPSPort = 5986
+	defaultHTTPPort  = 5985
+	defaultHTTPSPort = 5986
 )
 
 // Inventory is a parsed host list.
@@ -54,17 +54,6 @@ func (h InventoryHost) Addr() string {
 		return "[" + h.Host + "]:" + strconv.Itoa(h.Port)
 	}
 	return h.Host + ":" + strconv.Itoa(h.Port)
-}
-
-// InGroup returns the hosts of one group, in file order.
-func (inv *Inventory) InGroup(group string) []InventoryHost {
-	var out []InventoryHost
-	for _, h := range inv.Hosts {
-		if h.Group == group {
-			out = append(out, h)
-		}
-	}
-	return out
 }
 
 // InventoryError is one problem in an inventory file.
@@ -280,13 +269,22 @@ func tokenize(l string) ([]string, error) {
 	return toks, nil
 }
 
+// parsePort reads a TCP port: decimal digits only, 1..65535.
+func parsePort(s string) (int, error) {
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1 || v > 65535 || strings.HasPrefix(s, "+") {
+		return 0, fmt.Errorf("%q is not a number 1..65535", s)
+	}
+	return v, nil
+}
+
 // splitHostPort parses the host field: name, name:port, IPv4, IPv4:port, [IPv6],
 // [IPv6]:port.
 func splitHostPort(s string) (host string, port int, err error) {
 	portOf := func(ps string) (int, error) {
-		v, err := strconv.Atoi(ps)
-		if err != nil || v < 1 || v > 65535 || strings.HasPrefix(ps, "+") {
-			return 0, fmt.Errorf("port %q is not a number 1..65535", ps)
+		v, err := parsePort(ps)
+		if err != nil {
+			return 0, fmt.Errorf("port %w", err)
 		}
 		return v, nil
 	}
@@ -366,9 +364,9 @@ func (p *invParser) host(n int, toks []string) {
 		h.Settings[key] = val
 		switch key {
 		case "port":
-			v, err := strconv.Atoi(val)
-			if err != nil || v < 1 || v > 65535 {
-				p.errf(n, key, "%q is not a number 1..65535", val)
+			v, err := parsePort(val)
+			if err != nil {
+				p.errf(n, key, "%v", err)
 				continue
 			}
 			if h.Port != 0 && h.Port != v {
@@ -430,9 +428,9 @@ func (p *invParser) host(n int, toks []string) {
 		}
 	}
 	if h.Port == 0 {
-		h.Port = DefaultHTTPPort
+		h.Port = defaultHTTPPort
 		if h.HTTPS {
-			h.Port = DefaultHTTPSPort
+			h.Port = defaultHTTPSPort
 		}
 	}
 	// TLS settings only mean something over HTTPS; say so rather than guess.
