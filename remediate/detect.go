@@ -37,8 +37,11 @@ type Detector struct {
 	Dial      Dialer
 	Playbooks []*playbooks.Playbook // nil = every embedded playbook
 	Parallel  int                   // hosts probed at once (0 = 20)
-	// HostDone, when set, is called as each host finishes, from the worker goroutines (it must
-	// be safe for concurrent use).
+	// RetryDelay is the wait before the second probe of a host whose connection failed on the
+	// way; it doubles for each further attempt (0 = 250 ms).
+	RetryDelay time.Duration
+	// HostDone, when set, is called once for every host as it finishes or is skipped after a
+	// cancellation; calls are serialised.
 	HostDone func(HostFinding)
 }
 
@@ -54,18 +57,22 @@ func (d *Detector) Detect(ctx context.Context, hosts []InventoryHost) []HostFind
 	var g errgroup.Group
 	g.SetLimit(limit)
 	var mu sync.Mutex // serialises HostDone so callers may draw without locking
+	done := func(hf HostFinding) {
+		if d.HostDone != nil {
+			mu.Lock()
+			d.HostDone(hf)
+			mu.Unlock()
+		}
+	}
 	for i, h := range hosts {
 		if err := ctx.Err(); err != nil {
 			results[i] = failed(h, err)
+			done(results[i])
 			continue
 		}
 		g.Go(func() error {
 			results[i] = d.detectOne(ctx, h)
-			if d.HostDone != nil {
-				mu.Lock()
-				d.HostDone(results[i])
-				mu.Unlock()
-			}
+			done(results[i])
 			return nil
 		})
 	}
@@ -80,15 +87,32 @@ const probeAttempts = 5
 
 func (d *Detector) detectOne(ctx context.Context, h InventoryHost) HostFinding {
 	start := time.Now()
+	delay := d.RetryDelay
+	if delay <= 0 {
+		delay = 250 * time.Millisecond
+	}
 	var hf HostFinding
-	for attempt := 1; attempt <= probeAttempts; attempt++ {
+	for attempt := 1; ; attempt++ {
 		hf = d.probe(ctx, h)
-		if hf.Err == nil || !worthRetrying(hf.Err) || ctx.Err() != nil {
+		if hf.Err == nil || !worthRetrying(hf.Err) || attempt == probeAttempts || !wait(ctx, delay) {
 			break
 		}
+		delay *= 2
 	}
 	hf.Duration = time.Since(start)
 	return hf
+}
+
+// wait waits for d, or reports false when ctx ends first.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // worthRetrying is true for failures of a connection that had reached the host (a reset, an early
@@ -114,15 +138,17 @@ func (d *Detector) probe(ctx context.Context, h InventoryHost) HostFinding {
 		return failed(h, err)
 	}
 	res, err := s.Run(ctx, checks.ProbeCommand())
-	// The shell is closed even when ctx is done: an orphaned shell counts against the
-	// host's MaxShellsPerUser quota of 5.
-	_ = s.Close(context.WithoutCancel(ctx))
+	// The shell is closed even when ctx is done, since an orphaned shell counts against the
+	// host's MaxShellsPerUser quota of 5; but a hung host must not hold up the run.
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+	_ = s.Close(closeCtx)
+	cancel()
 	if err != nil {
 		return failed(h, err)
 	}
 	facts, err := checks.ParseFacts(res.Stdout)
 	if err != nil {
-		return failed(h, fmt.Errorf("probe output: %w", err))
+		return failed(h, fmt.Errorf("probe output (exit code %d, stderr %q): %w", res.ExitCode, head(res.Stderr, 200), err))
 	}
 	return HostFinding{Host: h, Finding: Diagnose(facts, d.Playbooks), Facts: facts}
 }
@@ -150,13 +176,26 @@ var embeddedPlaybooks = sync.OnceValue(func() []*playbooks.Playbook {
 	return pbs
 })
 
+// closeTimeout bounds deleting a host's shell after its probe.
+const closeTimeout = 10 * time.Second
+
+// head returns at most n bytes of b, for quoting host output in evidence.
+func head(b []byte, n int) string {
+	if len(b) > n {
+		b = b[:n]
+	}
+	return string(b)
+}
+
 // failed turns an error into the finding of a host whose facts could not be established.
 func failed(h InventoryHost, err error) HostFinding {
 	v := playbooks.ProbeFailed
 	switch {
 	case errors.Is(err, remote.ErrAuth):
 		v = playbooks.AuthFailed
-	case errors.Is(err, remote.ErrUnreachable), errors.Is(err, remote.ErrTLS), errors.Is(err, remote.ErrTimeout):
+	case errors.Is(err, remote.ErrUnreachable), errors.Is(err, remote.ErrTLS):
+		// A timeout is not here: the host answered (an unanswered connection is unreachable)
+		// and the probe was too slow, so its facts could not be established.
 		v = playbooks.Unreachable
 	}
 	return HostFinding{Host: h, Finding: checks.Finding{Verdict: v, Evidence: []string{err.Error()}}, Err: err}

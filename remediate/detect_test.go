@@ -3,9 +3,12 @@ package remediate_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/iisremedy/iisremedy/checks"
 	"github.com/iisremedy/iisremedy/lab"
 	"github.com/iisremedy/iisremedy/playbooks"
 	"github.com/iisremedy/iisremedy/remediate"
@@ -75,7 +78,7 @@ func TestDetectVerdictsAndFailures(t *testing.T) {
 // only reads; the verdict is the one the host deserves.
 func TestDetectFlakyHost(t *testing.T) {
 	f, hosts := startFleet(t, lab.Config{Hosts: 6, Scenario: "flaky", Seed: 5})
-	got := (&remediate.Detector{Dial: dialer(labPassword), Parallel: 6}).Detect(context.Background(), hosts)
+	got := (&remediate.Detector{Dial: dialer(labPassword), Parallel: 6, RetryDelay: time.Millisecond}).Detect(context.Background(), hosts)
 	for i, want := range f.Manifest().Hosts {
 		if got[i].Verdict != want.Verdict {
 			t.Errorf("%s: got %s (%v), want %s", want.Host, got[i].Verdict, got[i].Err, want.Verdict)
@@ -87,10 +90,15 @@ func TestDetectCancelled(t *testing.T) {
 	_, hosts := startFleet(t, lab.Config{Hosts: 3, Scenario: "healthy"})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	for _, hf := range (&remediate.Detector{Dial: dialer(labPassword)}).Detect(ctx, hosts) {
+	reported := 0
+	d := &remediate.Detector{Dial: dialer(labPassword), HostDone: func(remediate.HostFinding) { reported++ }}
+	for _, hf := range d.Detect(ctx, hosts) {
 		if hf.Err == nil || hf.Verdict == playbooks.Healthy {
 			t.Errorf("%s after cancel: %s, %v", hf.Host.Entry, hf.Verdict, hf.Err)
 		}
+	}
+	if reported != len(hosts) {
+		t.Errorf("HostDone called %d times after a cancellation, want once per host (%d)", reported, len(hosts))
 	}
 }
 
@@ -117,7 +125,7 @@ func TestDiagnoseMostSevereAcrossPlaybooks(t *testing.T) {
 // (all, and after the NTLM handshake's 401s).
 func BenchmarkDetect(b *testing.B) {
 	f, hosts := startFleet(b, lab.Config{Hosts: 500, Scenario: "mix", Seed: 1, Latency: 50 * time.Millisecond})
-	d := &remediate.Detector{Dial: dialer(labPassword), Parallel: 100}
+	d := &remediate.Detector{Dial: dialer(labPassword), Parallel: 100, RetryDelay: 10 * time.Millisecond}
 	b.ResetTimer()
 	start := time.Now()
 	for b.Loop() {
@@ -138,4 +146,52 @@ func BenchmarkDetect(b *testing.B) {
 	b.ReportMetric(probes/elapsed.Seconds(), "hosts/s")
 	b.ReportMetric(float64(requests)/probes, "req/host")
 	b.ReportMetric(float64(requests-unauthorized)/probes, "req/host-after-handshake")
+}
+
+// rewritingSession runs another command line than the probe on a real lab host, and bounds it.
+type rewritingSession struct {
+	*remote.Session
+	cmdline string
+	timeout time.Duration
+}
+
+func (s rewritingSession) Run(ctx context.Context, cmdline string) (remote.Result, error) {
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
+	if s.cmdline != "" {
+		cmdline = s.cmdline
+	}
+	return s.Session.Run(ctx, cmdline)
+}
+
+func rewritingDialer(cmdline string, timeout time.Duration) remediate.Dialer {
+	return func(ctx context.Context, h remediate.InventoryHost) (remediate.Session, error) {
+		s, err := remote.Dial(ctx, remote.Target{Host: h.Host, Port: h.Port, User: "Administrator", Password: labPassword})
+		if err != nil {
+			return nil, err
+		}
+		return rewritingSession{Session: s, cmdline: cmdline, timeout: timeout}, nil
+	}
+}
+
+// TestDetectProbeFailures: output that is not a probe capture, and a host that answers but too
+// slowly, are probe-failed (not unreachable), with the reason in the evidence.
+func TestDetectProbeFailures(t *testing.T) {
+	_, hosts := startFleet(t, lab.Config{Hosts: 1, Scenario: "healthy", Latency: 40 * time.Millisecond})
+
+	garbage := (&remediate.Detector{Dial: rewritingDialer(`echo not a capture & exit /b 3`, 0)}).Detect(context.Background(), hosts)[0]
+	if garbage.Verdict != playbooks.ProbeFailed || !errors.Is(garbage.Err, checks.ErrNotCapture) {
+		t.Errorf("garbage output: %s, %v", garbage.Verdict, garbage.Err)
+	}
+	if len(garbage.Evidence) != 1 || !strings.Contains(garbage.Evidence[0], "exit code 3") {
+		t.Errorf("evidence %q does not give the exit code", garbage.Evidence)
+	}
+
+	slow := (&remediate.Detector{Dial: rewritingDialer("", 60*time.Millisecond)}).Detect(context.Background(), hosts)[0]
+	if slow.Verdict != playbooks.ProbeFailed || !errors.Is(slow.Err, remote.ErrTimeout) {
+		t.Errorf("slow host: %s, %v", slow.Verdict, slow.Err)
+	}
 }
