@@ -320,7 +320,13 @@ func (d *diag) run() {
 		if d.fd.CrashEvidence {
 			d.evidence("The crashes above are not %s's doing (it is not installed).", trigger)
 		}
-		d.evidence("Installing %s on this host would stop IIS: re-apply %s before it.", trigger, spName)
+		for _, t := range pb.Triggers {
+			if t.RefusesMismatchSince != "" {
+				d.evidence("A %s package released before %s would stop IIS on this host (later ones refuse to install on it): re-apply %s before installing one.", t.KB, t.RefusesMismatchSince, spName)
+			} else {
+				d.evidence("Installing %s on this host would stop IIS: re-apply %s before it.", t.KB, spName)
+			}
+		}
 	case d.fd.CrashEvidence:
 		d.verdict(playbooks.OtherCause)
 		d.evidence("Pools crash although the core IIS files are at the %s level: the cause is not the binary mismatch and re-applying %s will not help.", spName, spName)

@@ -461,7 +461,7 @@ func TestDiagnoseAll(t *testing.T) {
 	f, _ = ParseFacts(h.capture())
 	fd = DiagnoseAll(f, pbs)
 	ev := strings.Join(fd.Evidence, "\n")
-	if fd.Verdict != playbooks.AtRisk || !strings.Contains(ev, "Installing KB973917 on this host") || !strings.Contains(ev, "Installing KB982666 on this host") ||
+	if fd.Verdict != playbooks.AtRisk || !strings.Contains(ev, "A KB973917 package released before 2010-03-09 would stop IIS on this host (later ones refuse to install on it)") || !strings.Contains(ev, "Installing KB982666 on this host") ||
 		strings.Count(ev, "core IIS files are below") != 1 {
 		t.Errorf("DiagnoseAll at-risk = %s:\n%s", fd.Verdict, ev)
 	}

@@ -549,6 +549,15 @@ func (d *decoder) trigger(n *yaml.Node, field string, t *Trigger) bool {
 				t.Bulletin = s
 			}
 		},
+		"refuses_mismatch_since": func(v *yaml.Node, f string) {
+			if s, ok := d.str(v, f); ok {
+				if _, err := time.Parse(time.DateOnly, s); err != nil {
+					d.errf(v, f, "%q: want a date like 2010-03-09", s)
+					return
+				}
+				t.RefusesMismatchSince = s
+			}
+		},
 		"files": func(v *yaml.Node, f string) {
 			seen := map[string]bool{}
 			var refs []ref

@@ -35,6 +35,10 @@ type Trigger struct {
 	KB       string        `json:"kb"`
 	Bulletin string        `json:"bulletin,omitempty"`
 	Files    []FileVersion `json:"files"`
+	// RefusesMismatchSince is the date (YYYY-MM-DD) from which the update's package refuses
+	// to install on a mismatched host, as KB973917's re-release of 9 March 2010 does; empty
+	// when every package of it installs and breaks IIS.
+	RefusesMismatchSince string `json:"refuses_mismatch_since,omitempty"`
 }
 
 // FileVersion names a file in %SystemRoot%\system32\inetsrv and a version of it.
