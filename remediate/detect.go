@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -43,6 +44,8 @@ type Detector struct {
 	// HostDone, when set, is called once for every host as it finishes or is skipped after a
 	// cancellation; calls are serialised.
 	HostDone func(HostFinding)
+	// Logger receives the probes that are tried again (nil = none).
+	Logger *slog.Logger
 }
 
 // Detect probes every host, at most Parallel at once, and returns one finding per host in
@@ -94,7 +97,13 @@ func (d *Detector) detectOne(ctx context.Context, h InventoryHost) HostFinding {
 	var hf HostFinding
 	for attempt := 1; ; attempt++ {
 		hf = d.probe(ctx, h)
-		if hf.Err == nil || !worthRetrying(hf.Err) || attempt == probeAttempts || !wait(ctx, delay) {
+		if hf.Err == nil || !worthRetrying(hf.Err) || attempt == probeAttempts {
+			break
+		}
+		if d.Logger != nil {
+			d.Logger.Debug("probing again", "host", h.Entry, "attempt", attempt+1, "after", delay, "err", hf.Err)
+		}
+		if !wait(ctx, delay) {
 			break
 		}
 		delay *= 2

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -67,7 +68,7 @@ func detectRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts 
 	if err != nil {
 		return err
 	}
-	findings := runDetect(ctx, ios, global, pbs, dialerFor(targets, password), inv.Hosts)
+	findings := runDetect(ctx, ios, global, pbs, dialerFor(targets, password, global.logger(ios)), inv.Hosts)
 	// After an interrupt the hosts already probed are still reported; the others say why not.
 	if err := writeFindings(ios.Out, opts.Output, findings); err != nil {
 		return err
@@ -85,6 +86,7 @@ func runDetect(ctx context.Context, ios *ioStreams, global *globalOptions, pbs [
 		Dial:      dial,
 		Playbooks: pbs,
 		Parallel:  global.Parallel,
+		Logger:    global.logger(ios),
 		HostDone: func(hf remediate.HostFinding) {
 			progress.done(fmt.Sprintf("%s: %s", hf.Host.Entry, hf.Verdict))
 		},
@@ -195,11 +197,11 @@ func hostList(hosts []string) string {
 }
 
 // dialerFor returns the function that opens a WinRM session to an inventory host.
-func dialerFor(targets map[string]remote.Target, password string) remediate.Dialer {
+func dialerFor(targets map[string]remote.Target, password string, logger *slog.Logger) remediate.Dialer {
 	return func(ctx context.Context, h remediate.InventoryHost) (remediate.Session, error) {
 		t := targets[h.Entry]
 		t.Password = password
-		s, err := remote.Dial(ctx, t)
+		s, err := remote.Dial(ctx, t, remote.WithLogger(logger))
 		if err != nil {
 			// A nil *remote.Session in a non-nil interface would look like a session.
 			return nil, err

@@ -86,7 +86,7 @@ func labRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts *la
 		fmt.Fprintf(ios.ErrOut, "lab: %d hosts up; probing over WinRM (%s)\n", len(inv.Hosts), global.Auth)
 	}
 	start := time.Now()
-	findings := runDetect(ctx, ios, global, nil, dialerFor(targets, password), inv.Hosts)
+	findings := runDetect(ctx, ios, global, nil, dialerFor(targets, password, global.logger(ios)), inv.Hosts)
 	elapsed := time.Since(start)
 	if err := ctx.Err(); err != nil {
 		return err

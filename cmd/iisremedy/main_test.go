@@ -53,6 +53,7 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"missing inventory", []string{"detect", "-i", "/nonexistent/hosts.txt"}, "/nonexistent/hosts.txt"},
 		{"bad inventory line", []string{"detect", "-i", badInventory}, badInventory + ":2: host: port \"99999\""},
 		{"basic over http", []string{"detect", "-i", basicInClear}, "inventory line 2 (web01): basic authentication over plain http"},
+		{"debug and quiet", []string{"detect", "-i", badInventory, "--debug", "-q"}, "--debug and --quiet cannot be used together"},
 		{"bad playbook file", []string{"playbooks", "validate", badPlaybook}, badPlaybook + ":2: bogus_field"},
 		{"unknown playbook", []string{"playbooks", "show", "kb000000"}, "kb000000"},
 		{"not a capture", []string{"diagnose", notCapture}, notCapture + ": not an iisremedy probe capture"},
@@ -421,5 +422,22 @@ func TestDetectAgainstLabServe(t *testing.T) {
 		if got.Hosts[i].Host != w.Host || got.Hosts[i].Verdict != w.Verdict {
 			t.Errorf("%s (%s): got %s %s, want %s", w.Host, w.Scenario, got.Hosts[i].Host, got.Hosts[i].Verdict, w.Verdict)
 		}
+	}
+}
+
+// TestDetectDebugLog: --debug logs a probe tried again after an HTTP 500, and never the password.
+func TestDetectDebugLog(t *testing.T) {
+	f := startFleet(t, lab.Config{Hosts: 1, Scenario: "healthy"})
+	f.Hosts()[0].Server.Fail500On = 4 // a request after the NTLM handshake and the shell's creation
+	inv := fleetInventory(t, f)
+	code, stdout, stderr := runCLI(t, map[string]string{"IISREMEDY_PASSWORD": "Lab-Passw0rd"}, "detect", "-i", inv, "--debug")
+	if code != exitOK || !strings.Contains(stdout, "1 hosts: 1 healthy") {
+		t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, `level=DEBUG msg="probing again"`) || !strings.Contains(stderr, "attempt=2") {
+		t.Errorf("no retry logged:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "Lab-Passw0rd") {
+		t.Error("the password reached the log")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ type globalOptions struct {
 	Parallel         int
 	AllowUnencrypted bool
 	Quiet            bool
+	Debug            bool
 
 	// getenv reads the environment; tests replace it.
 	getenv func(string) string
@@ -59,6 +61,7 @@ func newRootCmd(ios *ioStreams, getenv func(string) string, started *bool) *cobr
 	f.IntVar(&opts.Parallel, "parallel", 20, "hosts worked on at once")
 	f.BoolVar(&opts.AllowUnencrypted, "allow-unencrypted", false, "allow Basic authentication over plain HTTP (the password crosses the network readable)")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "print only results and errors")
+	f.BoolVar(&opts.Debug, "debug", false, "log WinRM retries and cleanups on standard error (never credentials)")
 
 	root.AddCommand(
 		newDetectCmd(ios, opts),
@@ -85,7 +88,19 @@ func (o *globalOptions) validate() error {
 	if o.PasswordEnv == "" {
 		return usageErrorf("--password-env: empty variable name")
 	}
+	if o.Debug && o.Quiet {
+		return usageErrorf("--debug and --quiet cannot be used together")
+	}
 	return nil
+}
+
+// logger returns the logger the engine's components write to: standard error with --debug,
+// nowhere otherwise.
+func (o *globalOptions) logger(ios *ioStreams) *slog.Logger {
+	if !o.Debug {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(ios.ErrOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // run executes one command line and returns its exit code. Errors are printed here, once.
