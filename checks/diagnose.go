@@ -332,6 +332,7 @@ func (d *diag) run() {
 		d.evidence("Pools crash although the core IIS files are at the %s level: the cause is not the binary mismatch and re-applying %s will not help.", spName, spName)
 	default:
 		d.verdict(playbooks.Healthy)
+		d.evidence("Nothing to do: the core IIS files are at the %s level and no pool crashes.", spName)
 	}
 }
 
