@@ -28,9 +28,8 @@ type Dialer func(ctx context.Context, h InventoryHost) (Session, error)
 type HostFinding struct {
 	Host InventoryHost
 	checks.Finding
-	Facts    *checks.Facts
-	Err      error
-	Duration time.Duration
+	Facts *checks.Facts
+	Err   error
 }
 
 // Detector probes hosts and diagnoses them under playbooks. It changes nothing on the hosts.
@@ -89,7 +88,6 @@ func (d *Detector) Detect(ctx context.Context, hosts []InventoryHost) []HostFind
 const probeAttempts = 5
 
 func (d *Detector) detectOne(ctx context.Context, h InventoryHost) HostFinding {
-	start := time.Now()
 	delay := d.RetryDelay
 	if delay <= 0 {
 		delay = 250 * time.Millisecond
@@ -108,7 +106,6 @@ func (d *Detector) detectOne(ctx context.Context, h InventoryHost) HostFinding {
 		}
 		delay *= 2
 	}
-	hf.Duration = time.Since(start)
 	return hf
 }
 

@@ -13,7 +13,6 @@ const (
 	exitOK          exitCode = 0   // all good
 	exitAttention   exitCode = 1   // a host failed or needs attention
 	exitUsage       exitCode = 2   // usage or input error; nothing was touched
-	exitAborted     exitCode = 3   // aborted (halted rollout, refused plan)
 	exitInterrupted exitCode = 130 // interrupted by a signal
 )
 
@@ -40,9 +39,6 @@ func asUsage(err error) error {
 // one host failed or needs an admin's attention. Its message is not printed again.
 var errNeedsAttention = errors.New("at least one host needs attention")
 
-// errAborted reports a run that stopped on purpose before its end (a halted wave, a refused plan).
-var errAborted = errors.New("aborted")
-
 // exitCodeFor maps the error a command returned to the exit code, in one place.
 func exitCodeFor(err error) exitCode {
 	var usage *usageError
@@ -53,8 +49,6 @@ func exitCodeFor(err error) exitCode {
 		return exitInterrupted
 	case errors.As(err, &usage):
 		return exitUsage
-	case errors.Is(err, errAborted):
-		return exitAborted
 	default:
 		return exitAttention
 	}

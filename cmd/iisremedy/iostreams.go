@@ -15,8 +15,6 @@ type ioStreams struct {
 	Out    io.Writer
 	ErrOut io.Writer
 
-	stdinTTY  bool
-	stdoutTTY bool
 	stderrTTY bool
 	// readPassword reads a secret from the terminal without echo; nil when In is not a terminal.
 	readPassword func() ([]byte, error)
@@ -24,11 +22,8 @@ type ioStreams struct {
 
 func systemStreams() *ioStreams {
 	isTTY := func(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
-	s := &ioStreams{
-		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
-		stdinTTY: isTTY(os.Stdin), stdoutTTY: isTTY(os.Stdout), stderrTTY: isTTY(os.Stderr),
-	}
-	if s.stdinTTY {
+	s := &ioStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, stderrTTY: isTTY(os.Stderr)}
+	if isTTY(os.Stdin) {
 		s.readPassword = func() ([]byte, error) { return term.ReadPassword(int(os.Stdin.Fd())) }
 	}
 	return s
@@ -42,9 +37,6 @@ func testStreams() (s *ioStreams, in, out, errOut *bytes.Buffer) {
 
 // IsStderrTTY reports whether progress bars may be drawn.
 func (s *ioStreams) IsStderrTTY() bool { return s.stderrTTY }
-
-// IsStdoutTTY reports whether data goes to a person rather than a program.
-func (s *ioStreams) IsStdoutTTY() bool { return s.stdoutTTY }
 
 // CanPrompt reports whether a secret may be asked for interactively.
 func (s *ioStreams) CanPrompt() bool { return s.readPassword != nil && s.stderrTTY }

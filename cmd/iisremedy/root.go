@@ -33,7 +33,7 @@ EXIT STATUS
   0    all good
   1    a host failed or needs attention
   2    usage or input error; nothing was touched
-  3    aborted
+  3    aborted (reserved for the remediation commands, not built yet)
   130  interrupted`
 
 func newRootCmd(ios *ioStreams, getenv func(string) string, started *bool) *cobra.Command {
