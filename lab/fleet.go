@@ -42,6 +42,10 @@ type Config struct {
 	MaxEnvelopeKB    int           // 0 = 150, as WinRM 2.0
 	Latency          time.Duration // added to every WinRM reply
 	TimeScale        float64       // simulated seconds per real second (0 = 60)
+	// VirtualTime runs the fleet on a manual clock that jumps ahead whenever everything that
+	// joined it waits (win2003.Clock.Drive): hours of installs and reboots pass as fast as the
+	// hosts answer, the same on a busy machine as on an idle one. TimeScale is then unused.
+	VirtualTime bool
 	// Clock, when set, is the fleet's clock instead of one scaled by TimeScale; tests pass a
 	// manual clock and advance it.
 	Clock *win2003.Clock
@@ -55,7 +59,9 @@ type Config struct {
 
 // Fleet is a running set of lab hosts. Close stops it.
 type Fleet struct {
-	hosts []*Host
+	hosts     []*Host
+	clock     *win2003.Clock
+	stopDrive context.CancelFunc
 }
 
 // Host is one lab host: its address, scenario and the verdict a correct diagnosis gives.
@@ -87,10 +93,18 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		return nil, err
 	}
 	clock := cfg.Clock
-	if clock == nil {
+	f := &Fleet{stopDrive: func() {}}
+	switch {
+	case clock != nil:
+	case cfg.VirtualTime:
+		clock = win2003.NewManualClock(win2003.DefaultStart)
+		var dctx context.Context
+		dctx, f.stopDrive = context.WithCancel(context.Background())
+		go clock.Drive(dctx)
+	default:
 		clock = win2003.NewClock(win2003.DefaultStart, cfg.TimeScale)
 	}
-	f := &Fleet{}
+	f.clock = clock
 	addr := cfg.FirstAddr
 	for i, name := range names {
 		if i > 0 {
@@ -244,7 +258,7 @@ func (h *Host) listen() error {
 	}
 	ln, err := net.Listen("tcp", h.addrPort)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", h.addrPort, err)
+		return &ListenError{Addr: h.addrPort, Err: err}
 	}
 	if h.Addr == "" {
 		h.Addr = ln.Addr().String()
@@ -264,6 +278,15 @@ func (h *Host) listen() error {
 	go func() { _ = srv.Serve(ln) }()
 	return nil
 }
+
+// ListenError is a host address the lab could not listen on (another process has it).
+type ListenError struct {
+	Addr string
+	Err  error
+}
+
+func (e *ListenError) Error() string { return "listen on " + e.Addr + ": " + e.Err.Error() }
+func (e *ListenError) Unwrap() error { return e.Err }
 
 // stop closes the listener and every open connection: the machine is off.
 func (h *Host) stop() {
@@ -290,8 +313,12 @@ func (h *Host) powerChanged(up bool) {
 // Hosts returns the fleet's hosts in inventory order.
 func (f *Fleet) Hosts() []*Host { return f.hosts }
 
+// Clock returns the fleet's clock.
+func (f *Fleet) Clock() *win2003.Clock { return f.clock }
+
 // Close stops every host.
 func (f *Fleet) Close() {
+	f.stopDrive()
 	for _, h := range f.hosts {
 		h.mu.Lock()
 		h.closed = true
@@ -349,6 +376,29 @@ func (f *Fleet) WriteManifest(w io.Writer) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(f.Manifest())
 }
+
+// EngineClock is a lab clock as the engine uses one (remediate.Clock): the engine then waits on
+// simulated time, and its workers join a virtual clock.
+type EngineClock struct{ C *win2003.Clock }
+
+// Now is the simulated time.
+func (e EngineClock) Now() time.Time { return e.C.Now() }
+
+// Sleep waits d of simulated time, or returns ctx's error when ctx ends first.
+func (e EngineClock) Sleep(ctx context.Context, d time.Duration) error {
+	if !e.C.Sleep(ctx, d) {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// AfterFunc calls f after d of simulated time.
+func (e EngineClock) AfterFunc(d time.Duration, f func()) func() bool {
+	return e.C.AfterFunc(d, f).Stop
+}
+
+// Join makes the calling goroutine a participant of a virtual clock (win2003.Clock.Join).
+func (e EngineClock) Join(ctx context.Context) (context.Context, func()) { return e.C.Join(ctx) }
 
 // discardLog silences net/http's own logging of client disconnects, which a reboot causes by design.
 var discardLog = log.New(io.Discard, "", 0)

@@ -172,6 +172,9 @@ func parseYAML(file string, data []byte) (root *yaml.Node, err error) {
 		if m := yamlLine.FindStringSubmatch(msg); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = strings.TrimPrefix(msg, m[0]+": ")
+			if yamlParserProblem(msg) {
+				line++
+			}
 		}
 		return nil, Errors{{File: file, Line: line, Msg: "not valid YAML: " + msg}}
 	}
@@ -185,6 +188,21 @@ func parseYAML(file string, data []byte) (root *yaml.Node, err error) {
 		return nil, Errors{{File: file, Line: doc.Line, Msg: "empty playbook"}}
 	}
 	return doc.Content[0], nil
+}
+
+// yamlParserProblem reports the YAML library's parser (not scanner) errors, whose line it
+// gives counting from 0 where the scanner's count from 1 (go.yaml.in/yaml/v3 decode.go fail).
+func yamlParserProblem(msg string) bool {
+	for _, p := range []string{
+		"did not find expected <", "did not find expected node content", "did not find expected '-' indicator",
+		"did not find expected key", "did not find expected ',' or", "found undefined tag handle",
+		"found duplicate %", "found incompatible YAML document",
+	} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // decoder walks the YAML node tree into typed values, collecting every problem.

@@ -15,4 +15,7 @@ const (
 	Unreachable   Verdict = "unreachable"
 	AuthFailed    Verdict = "auth-failed"
 	ProbeFailed   Verdict = "probe-failed"
+	// Skipped hosts were not probed, or not to the end, because the run was interrupted or
+	// stopped first; nothing is known about them.
+	Skipped Verdict = "skipped"
 )

@@ -141,11 +141,11 @@ func ParseInventory(name string, r io.Reader) (*Inventory, error) {
 	for i, line := range strings.Split(text, "\n") {
 		p.line(i+1, strings.TrimRight(line, "\r"))
 	}
-	if len(p.errs) == 0 && len(p.inv.Hosts) == 0 {
+	if !p.failed() && len(p.inv.Hosts) == 0 {
 		p.errf(0, "", "no hosts")
 	}
-	if len(p.errs) > 0 {
-		return nil, p.errs
+	if p.failed() {
+		return nil, p.problems()
 	}
 	return p.inv, nil
 }
@@ -177,10 +177,42 @@ type invParser struct {
 	seen   map[string]int // host key -> line
 	groups map[string]bool
 	errs   InventoryErrors
+	more   int // problems past maxReported, counted only
 }
 
+// maxReported is how many problems an inventory reports one by one; the rest are counted,
+// so that a garbage file of millions of tokens gives a screenful, not millions of lines.
+const maxReported = 20
+
 func (p *invParser) errf(line int, field, format string, args ...any) {
-	p.errs = append(p.errs, &InventoryError{File: p.inv.File, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+	if len(p.errs) >= maxReported {
+		p.more++
+		return
+	}
+	p.errs = append(p.errs, &InventoryError{File: p.inv.File, Line: line, Field: cut(field, 40), Msg: fmt.Sprintf(format, args...)})
+}
+
+// failed reports whether any problem was found (also past maxReported).
+func (p *invParser) failed() bool { return len(p.errs) > 0 }
+
+// problems returns the problems, with a last one counting those not listed.
+func (p *invParser) problems() InventoryErrors {
+	if p.more > 0 {
+		return append(p.errs, &InventoryError{File: p.inv.File, Msg: fmt.Sprintf("and %d more problems", p.more)})
+	}
+	return p.errs
+}
+
+// quote quotes a value from the file for a message, cut to a readable length.
+func quote(s string) string { return strconv.Quote(cut(s, 60)) }
+
+// cut shortens s to at most n runes, marking the cut.
+func cut(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n]) + fmt.Sprintf("…(%d characters)", len(r))
 }
 
 func (p *invParser) line(n int, l string) {
@@ -199,11 +231,20 @@ func (p *invParser) line(n int, l string) {
 			return
 		}
 		if strings.HasSuffix(toks[0], "]") && !isIPv6(toks[0][1:len(toks[0])-1]) {
-			p.errf(n, "group", "unexpected %q after the group header", toks[1])
+			p.errf(n, "group", "unexpected %s after the group header", quote(toks[1]))
 			return
 		}
 	}
 	p.host(n, toks)
+}
+
+// hostKey is the host as duplicates compare: an address in its canonical form ([::1] and
+// [0:0::1] are one host), a name in lower case.
+func hostKey(host string) string {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.String()
+	}
+	return strings.ToLower(host)
 }
 
 func isIPv6(s string) bool {
@@ -218,7 +259,7 @@ func (p *invParser) groupHeader(n int, name string) {
 		return
 	}
 	if !groupRe.MatchString(name) {
-		p.errf(n, "group", "%q is not a group name (letters, digits, _ . -)", name)
+		p.errf(n, "group", "%s is not a group name (letters, digits, _ . -)", quote(name))
 		return
 	}
 	p.group = name
@@ -273,7 +314,7 @@ func tokenize(l string) ([]string, error) {
 func parsePort(s string) (int, error) {
 	v, err := strconv.Atoi(s)
 	if err != nil || v < 1 || v > 65535 || strings.HasPrefix(s, "+") {
-		return 0, fmt.Errorf("%q is not a number 1..65535", s)
+		return 0, fmt.Errorf("%s is not a number 1..65535", quote(s))
 	}
 	return v, nil
 }
@@ -291,19 +332,19 @@ func splitHostPort(s string) (host string, port int, err error) {
 	if strings.HasPrefix(s, "[") {
 		end := strings.IndexByte(s, ']')
 		if end < 0 {
-			return "", 0, fmt.Errorf("%q: missing ]", s)
+			return "", 0, fmt.Errorf("%s: missing ]", quote(s))
 		}
 		host = s[1:end]
 		addr, perr := netip.ParseAddr(host)
 		if perr != nil || !addr.Is6() {
-			return "", 0, fmt.Errorf("%q is not an IPv6 address", host)
+			return "", 0, fmt.Errorf("%s is not an IPv6 address", quote(host))
 		}
 		rest := s[end+1:]
 		if rest == "" {
 			return host, 0, nil
 		}
 		if !strings.HasPrefix(rest, ":") {
-			return "", 0, fmt.Errorf("%q: want [address]:port", s)
+			return "", 0, fmt.Errorf("%s: want [address]:port", quote(s))
 		}
 		port, err = portOf(rest[1:])
 		return host, port, err
@@ -321,19 +362,19 @@ func splitHostPort(s string) (host string, port int, err error) {
 		if _, perr := netip.ParseAddr(s); perr == nil {
 			return "", 0, fmt.Errorf("IPv6 address %s must be in brackets: [%s] or [%s]:5985", s, s, s)
 		}
-		return "", 0, fmt.Errorf("%q is not a host name, address or host:port", s)
+		return "", 0, fmt.Errorf("%s is not a host name, address or host:port", quote(s))
 	}
 	if host == "" {
-		return "", 0, fmt.Errorf("%q: empty host name", s)
+		return "", 0, fmt.Errorf("%s: empty host name", quote(s))
 	}
 	if addr, perr := netip.ParseAddr(host); perr == nil {
 		if !addr.Is4() {
-			return "", 0, fmt.Errorf("%q is not an IPv4 address", host)
+			return "", 0, fmt.Errorf("%s is not an IPv4 address", quote(host))
 		}
 		return host, port, nil
 	}
 	if len(host) > 253 || !hostnameRe.MatchString(host) || strings.Contains(host, "..") {
-		return "", 0, fmt.Errorf("%q is not a host name", host)
+		return "", 0, fmt.Errorf("%s is not a host name", quote(host))
 	}
 	return host, port, nil
 }
@@ -349,7 +390,7 @@ func (p *invParser) host(n int, toks []string) {
 	for _, t := range toks[1:] {
 		eq := strings.IndexByte(t, '=')
 		if eq <= 0 {
-			p.errf(n, "", "%q: want key=value settings after the host (port, https, auth, tls, tls_fingerprint, user)", t)
+			p.errf(n, "", "%s: want key=value settings after the host (port, https, auth, tls, tls_fingerprint, user)", quote(t))
 			continue
 		}
 		key, val := strings.ToLower(t[:eq]), t[eq+1:]
@@ -381,22 +422,21 @@ func (p *invParser) host(n int, toks []string) {
 			case "false":
 				h.HTTPS = false
 			default:
-				p.errf(n, key, "%q: want true or false", val)
+				p.errf(n, key, "%s: want true or false", quote(val))
 				continue
 			}
 		case "auth":
-			switch v := strings.ToLower(val); v {
-			case "negotiate", "basic", "kerberos", "certificate":
+			if v := NormalizeAuth(val); v != "" {
 				h.Auth = v
-			default:
-				p.errf(n, key, "%q: want negotiate, basic, kerberos or certificate", val)
+			} else {
+				p.errf(n, key, "%s: want negotiate (or ntlm), basic, kerberos or certificate", quote(val))
 			}
 		case "tls":
 			switch v := strings.ToLower(val); v {
 			case "verify", "legacy":
 				h.TLS = v
 			default:
-				p.errf(n, key, "%q: want verify or legacy", val)
+				p.errf(n, key, "%s: want verify or legacy", quote(val))
 			}
 		case "tls_fingerprint":
 			fp := strings.ToLower(val)
@@ -418,8 +458,8 @@ func (p *invParser) host(n int, toks []string) {
 			}
 			h.TLSFingerprint = fp
 		case "user":
-			if val == "" || !userRe.MatchString(val) {
-				p.errf(n, key, "%q: want user, DOMAIN\\user or user@domain", val)
+			if val == "" || len(val) > 256 || !userRe.MatchString(val) {
+				p.errf(n, key, "%s: want user, DOMAIN\\user or user@domain", quote(val))
 				continue
 			}
 			h.User = val
@@ -440,10 +480,10 @@ func (p *invParser) host(n int, toks []string) {
 	if h.TLSFingerprint != "" && !h.HTTPS {
 		p.errf(n, "tls_fingerprint", "applies only with https=true")
 	}
-	if len(p.errs) > before {
+	if len(p.errs) > before || p.more > 0 {
 		return
 	}
-	key := strings.ToLower(h.Host) + "|" + strconv.Itoa(h.Port)
+	key := hostKey(h.Host) + "|" + strconv.Itoa(h.Port)
 	if first, dup := p.seen[key]; dup {
 		p.errf(n, "host", "%s is listed twice (first at line %d)", h.Addr(), first)
 		return

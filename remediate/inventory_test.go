@@ -65,7 +65,12 @@ func TestParseInventoryErrors(t *testing.T) {
 		{"bad ipv6", "[fe80::zz]:5985\n", []string{`inv:1: host: "fe80::zz" is not an IPv6 address`}},
 		{"bad port", "web01:99999\nweb02 port=x\nweb03:0\nweb04 port=+5985\n", []string{`inv:1: host: port "99999" is not a number 1..65535`, `inv:2: port: "x" is not a number 1..65535`, `inv:3: host: port "0"`, `inv:4: port: "+5985" is not a number`}},
 		{"port contradiction", "web01:5985 port=5986\n", []string{"inv:1: port: 5986 contradicts the port 5985 in web01:5985"}},
-		{"bad values", "web01 https=yes auth=ntlm tls=insecure\n", []string{`inv:1: https: "yes": want true or false`, `inv:1: auth: "ntlm"`, `inv:1: tls: "insecure"`}},
+		{"bad values", "web01 https=yes auth=digest tls=insecure\n", []string{`inv:1: https: "yes": want true or false`, `inv:1: auth: "digest"`, `inv:1: tls: "insecure"`}},
+		{"ntlm and any case are negotiate and basic", "web01 auth=NTLM\nweb02 auth=Basic https=true\n", nil},
+		{"ipv6 written differently", "[::1]\n[0:0::1]:5985\n[0000::0001]\n", []string{"inv:2: host: [0:0::1]:5985 is listed twice (first at line 1)", "inv:3: host: [0000::0001]:5985 is listed twice (first at line 1)"}},
+		{"ipv6 with zone", "[fe80::1%eth0]:5985\n[fe80::1%eth1]:5985\n", nil},
+		{"long value cut", "web01 https=" + strings.Repeat("x", 5000) + "\n", []string{`inv:1: https: "xxxxxxxxxx`}},
+		{"long user", "web01 user=" + strings.Repeat("x", 300) + "\n", []string{`inv:1: user: "xxxxxxxxxx`}},
 		{"tls without https", "web01 tls=legacy\n", []string{"inv:1: tls: applies only with https=true"}},
 		{"bad fingerprint", "web01 https=true tls_fingerprint=abc\nweb02 https=true tls_fingerprint=" + strings.Repeat("a:", 31) + "abc\n",
 			[]string{"inv:1: tls_fingerprint: want 64 hex", "inv:2: tls_fingerprint: want 64 hex"}},
@@ -112,7 +117,30 @@ func TestParseInventoryErrors(t *testing.T) {
 			if strings.Contains(err.Error(), "Hunter2") {
 				t.Error("an error shows a password")
 			}
+			if len(err.Error()) > 2000 {
+				t.Errorf("error of %d bytes: long values must be cut", len(err.Error()))
+			}
 		})
+	}
+}
+
+// TestParseInventoryErrorsCapped: a garbage file of millions of bad tokens gives the first
+// problems and a count of the rest, in bounded memory and text.
+func TestParseInventoryErrorsCapped(t *testing.T) {
+	line := "web01" + strings.Repeat(" x", 3_000_000) + "\n"
+	_, err := ParseInventory("inv", strings.NewReader(line+strings.Repeat("bad host!\n", 50)))
+	var es InventoryErrors
+	if !errors.As(err, &es) {
+		t.Fatalf("err %v", err)
+	}
+	if len(es) != maxReported+1 {
+		t.Fatalf("%d problems reported, want %d and a count", len(es), maxReported)
+	}
+	if last := es[len(es)-1].Error(); last != "inv: and 3000030 more problems" {
+		t.Errorf("last problem %q", last)
+	}
+	if n := len(err.Error()); n > 4000 {
+		t.Errorf("error text of %d bytes", n)
 	}
 }
 

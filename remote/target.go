@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -208,8 +209,12 @@ func (t Target) Validate() error {
 	if strings.ContainsAny(t.Host, "/?#@ []") {
 		return bad("host %q is not a host name or address", t.Host)
 	}
-	if strings.Contains(t.Host, ":") && net.ParseIP(t.Host) == nil {
-		return bad("host %q is not a host name or address (the port goes in Port)", t.Host)
+	if strings.Contains(t.Host, ":") {
+		// An IPv6 address, possibly link-local with its zone (fe80::1%eth0), which dialing
+		// needs and the Host header leaves out.
+		if a, err := netip.ParseAddr(t.Host); err != nil || !a.Is6() {
+			return bad("host %q is not a host name or address (the port goes in Port)", t.Host)
+		}
 	}
 	if t.Port < 0 || t.Port > 65535 {
 		return bad("port %d out of range", t.Port)

@@ -2,10 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/iisremedy/iisremedy/playbooks"
@@ -16,35 +15,48 @@ import (
 
 // detectOptions are the flags of `detect`.
 type detectOptions struct {
+	Connect   *connectOptions
 	Inventory string
 	Output    string
 	Playbook  string
 }
 
 func newDetectCmd(ios *ioStreams, global *globalOptions) *cobra.Command {
-	opts := &detectOptions{}
+	opts := &detectOptions{Connect: global.connect()}
 	cmd := &cobra.Command{
 		Use:   "detect -i INVENTORY",
 		Short: "Probe hosts over WinRM and diagnose them (read-only)",
 		Long: `Probe every host of the inventory over WinRM with one read-only command and diagnose it:
 affected, mismatch, at-risk, other-cause, healthy, not-applicable, or unreachable, auth-failed,
 probe-failed when its facts could not be established. Nothing on the hosts is changed.
+After an interrupt, hosts not probed to the end are reported as skipped.
 
-Exit status 0 when every host is healthy or not applicable, 1 when any needs attention.`,
-		Args: cobra.NoArgs,
+Exit status 0 when every host is healthy or not applicable, 1 when any needs attention,
+130 when interrupted.`,
+		Example: `  export IISREMEDY_PASSWORD=...          # or be asked on the terminal
+  iisremedy detect -i hosts.txt
+  iisremedy detect -i hosts.txt -o json > findings.json
+  iisremedy detect -i hosts.txt -o markdown --playbook kb973917`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return detectRun(cmd.Context(), ios, global, opts)
 		},
 	}
+	opts.Connect.addFlags(cmd.Flags(), true)
 	cmd.Flags().StringVarP(&opts.Inventory, "inventory", "i", "", "inventory `FILE`: one host[:port] a line, with key=value settings")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "table", "output format: table, json or markdown")
 	cmd.Flags().StringVar(&opts.Playbook, "playbook", "", "playbook: an embedded name or a YAML `FILE` (default: every embedded playbook, the most severe verdict wins)")
+	completeOutput(cmd)
+	completePlaybook(cmd)
 	return cmd
 }
 
 func detectRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts *detectOptions) error {
 	if opts.Inventory == "" {
-		return usageErrorf("--inventory: required")
+		return usageErrorf("detect: give the host list with -i FILE (one host a line)")
+	}
+	if err := opts.Connect.validate(); err != nil {
+		return err
 	}
 	if err := checkOutput(opts.Output); err != nil {
 		return err
@@ -57,18 +69,23 @@ func detectRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts 
 	if err != nil {
 		return err
 	}
-	if len(inv.Hosts) == 0 {
-		return usageErrorf("%s: no hosts", opts.Inventory)
-	}
-	targets, err := targetsFor(ios, global, inv.Hosts)
+	hosts, err := resolveTargets(ios, global.Quiet, inv, opts.Connect.defaults())
 	if err != nil {
 		return err
 	}
-	password, err := global.password(ios)
+	password, err := opts.Connect.password(ctx, ios)
 	if err != nil {
 		return err
 	}
-	findings := runDetect(ctx, ios, global, pbs, dialerFor(targets, password, global.logger(ios)), inv.Hosts)
+	logger := global.logger(ios)
+	e := &remediate.Engine{
+		Dial:         remediate.WinRMDialer(password, remote.WithLogger(logger)),
+		Playbooks:    pbs,
+		Parallel:     opts.Connect.Parallel,
+		ProbeTimeout: opts.Connect.ProbeTimeout,
+		Logger:       logger,
+	}
+	findings := runDetect(ctx, ios, global, e, hosts)
 	// After an interrupt the hosts already probed are still reported; the others say why not.
 	if err := writeFindings(ios.Out, opts.Output, findings); err != nil {
 		return err
@@ -80,18 +97,19 @@ func detectRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts 
 }
 
 // runDetect probes the hosts with a progress bar on a terminal, or one line per host otherwise.
-func runDetect(ctx context.Context, ios *ioStreams, global *globalOptions, pbs []*playbooks.Playbook, dial remediate.Dialer, hosts []remediate.InventoryHost) []remediate.HostFinding {
+func runDetect(ctx context.Context, ios *ioStreams, global *globalOptions, e *remediate.Engine, hosts []remediate.Host) []remediate.HostFinding {
 	progress := newProgress(ios, global.Quiet, len(hosts), "probing")
-	d := &remediate.Detector{
-		Dial:      dial,
-		Playbooks: pbs,
-		Parallel:  global.Parallel,
-		Logger:    global.logger(ios),
-		HostDone: func(hf remediate.HostFinding) {
-			progress.done(fmt.Sprintf("%s: %s", hf.Host.Entry, hf.Verdict))
-		},
+	e.Events = func(ev remediate.HostStep) {
+		if ev.Step != remediate.StepProbe || ev.State == remediate.StepStarted {
+			return
+		}
+		verdict, _, _ := strings.Cut(ev.Detail, ":")
+		if ev.State == remediate.StepSkipped {
+			verdict = string(playbooks.Skipped)
+		}
+		progress.done(fmt.Sprintf("%s: %s", printable(ev.Host), verdict))
 	}
-	findings := d.Detect(ctx, hosts)
+	findings := e.Detect(ctx, hosts)
 	progress.finish()
 	return findings
 }
@@ -106,15 +124,18 @@ func attentionFor(findings []remediate.HostFinding) error {
 	return nil
 }
 
-// needsAttention is true for every verdict but healthy and not-applicable: those hosts need a
-// fix, an escalation, or facts that could not be established.
+// needsAttention is true for every verdict but healthy, not-applicable and skipped: those hosts
+// need a fix, an escalation, or facts that could not be established. A skipped host's run was
+// interrupted, which the exit status says.
 func needsAttention(v playbooks.Verdict) bool {
-	return v != playbooks.Healthy && v != playbooks.NotApplicable
+	return v != playbooks.Healthy && v != playbooks.NotApplicable && v != playbooks.Skipped
 }
 
+// outputFormats are the values of -o.
+var outputFormats = []string{"table", "json", "markdown"}
+
 func checkOutput(format string) error {
-	switch format {
-	case "table", "json", "markdown":
+	if slices.Contains(outputFormats, format) {
 		return nil
 	}
 	return usageErrorf("--output %q: want table, json or markdown", format)
@@ -156,88 +177,4 @@ func readInventory(path string) (*remediate.Inventory, error) {
 	defer f.Close()
 	inv, err := remediate.ParseInventory(path, f)
 	return inv, asUsage(err)
-}
-
-// targetsFor builds every host's WinRM target, with the host's own settings over the command
-// line's, so that bad settings are reported before any password is asked or host touched. The
-// security downgrades the targets allow are printed once per kind, naming the hosts.
-func targetsFor(ios *ioStreams, global *globalOptions, hosts []remediate.InventoryHost) (map[string]remote.Target, error) {
-	targets := make(map[string]remote.Target, len(hosts))
-	var kinds []string
-	hostsOf := map[string][]string{}
-	for _, h := range hosts {
-		t, err := targetFor(global, h)
-		if err != nil {
-			return nil, err
-		}
-		targets[h.Entry] = t
-		for _, w := range t.Warnings() {
-			kind := strings.TrimPrefix(w, t.Host+": ")
-			if hostsOf[kind] == nil {
-				kinds = append(kinds, kind)
-			}
-			hostsOf[kind] = append(hostsOf[kind], h.Entry)
-		}
-	}
-	if !global.Quiet {
-		for _, kind := range kinds {
-			fmt.Fprintf(ios.ErrOut, "warning: %s: %s\n", kind, hostList(hostsOf[kind]))
-		}
-	}
-	return targets, nil
-}
-
-// hostList names a few hosts and counts the rest.
-func hostList(hosts []string) string {
-	const shown = 3
-	if len(hosts) <= shown {
-		return strings.Join(hosts, ", ")
-	}
-	return fmt.Sprintf("%s and %d more hosts", strings.Join(hosts[:shown], ", "), len(hosts)-shown)
-}
-
-// dialerFor returns the function that opens a WinRM session to an inventory host.
-func dialerFor(targets map[string]remote.Target, password string, logger *slog.Logger) remediate.Dialer {
-	return func(ctx context.Context, h remediate.InventoryHost) (remediate.Session, error) {
-		t := targets[h.Entry]
-		t.Password = password
-		s, err := remote.Dial(ctx, t, remote.WithLogger(logger))
-		if err != nil {
-			// A nil *remote.Session in a non-nil interface would look like a session.
-			return nil, err
-		}
-		return s, nil
-	}
-}
-
-// targetFor builds the WinRM target of an inventory host; unusable settings are bad input.
-func targetFor(global *globalOptions, h remediate.InventoryHost) (remote.Target, error) {
-	t := remote.Target{
-		Host:             h.Host,
-		Port:             h.Port,
-		HTTPS:            h.HTTPS,
-		Auth:             global.Auth,
-		User:             global.User,
-		AllowUnencrypted: global.AllowUnencrypted,
-	}
-	if h.Auth != "" {
-		t.Auth = h.Auth
-	}
-	if h.User != "" {
-		t.User = h.User
-	}
-	t.TLS.Fingerprint = h.TLSFingerprint
-	t.TLS.LegacyTLS = h.TLS == "legacy"
-	where := fmt.Sprintf("inventory line %d (%s)", h.Line, h.Entry)
-	if t.Auth == "kerberos" || t.Auth == "certificate" {
-		return t, usageErrorf("%s: auth=%s is not supported yet; use negotiate or basic", where, t.Auth)
-	}
-	if err := t.Validate(); err != nil {
-		var re *remote.Error
-		if errors.As(err, &re) {
-			err = re.Err // the reason, without the "remote: dial" framing
-		}
-		return t, usageErrorf("%s: %v", where, err)
-	}
-	return t, nil
 }

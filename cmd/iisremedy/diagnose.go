@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"sync"
 
 	"github.com/iisremedy/iisremedy/checks"
 	"github.com/iisremedy/iisremedy/remediate"
@@ -25,20 +28,27 @@ func newDiagnoseCmd(ios *ioStreams) *cobra.Command {
 prints on the host as 'probe.cmd > probe.txt', copy probe.txt here and pass it. The verdict is
 the one detect gives over WinRM. A file that is not a probe capture is refused (exit status 2);
 a capture cut short gets probe-failed for what it lacks.`,
-		Args: cobra.MinimumNArgs(1),
+		Example: `  iisremedy probe-script > probe.cmd      # run on the host: probe.cmd > probe.txt
+  iisremedy diagnose probe.txt
+  iisremedy diagnose web01.txt web02.txt -o markdown`,
+		Args: argsWanted("at least one capture file (the output of the probe-script run on a host)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return diagnoseRun(ios, opts, args)
+			return diagnoseRun(cmd.Context(), ios, opts, args)
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "table", "output format: table, json or markdown")
 	cmd.Flags().StringVar(&opts.Playbook, "playbook", "", "playbook: an embedded name or a YAML `FILE` (default: every embedded playbook, the most severe verdict wins)")
+	completeOutput(cmd)
+	completePlaybook(cmd)
 	return cmd
 }
 
-// maxCaptureSize bounds a capture file; a real one is tens of kilobytes.
-const maxCaptureSize = 64 << 20
+// maxCaptureSize bounds what diagnose reads of one capture, from a file, a pipe or a device
+// alike: a real capture is tens of kilobytes, a very busy host's a few megabytes (wmic sections
+// redirected to a file are UTF-16, twice their size).
+const maxCaptureSize = 16 << 20
 
-func diagnoseRun(ios *ioStreams, opts *diagnoseOptions, files []string) error {
+func diagnoseRun(ctx context.Context, ios *ioStreams, opts *diagnoseOptions, files []string) error {
 	if err := checkOutput(opts.Output); err != nil {
 		return err
 	}
@@ -49,7 +59,7 @@ func diagnoseRun(ios *ioStreams, opts *diagnoseOptions, files []string) error {
 	// Every file is read and parsed before anything is printed, so bad input is reported alone.
 	reports := make([]hostReport, 0, len(files))
 	for _, path := range files {
-		facts, err := readCapture(path)
+		facts, err := readCapture(ctx, path)
 		if err != nil {
 			return err
 		}
@@ -70,17 +80,10 @@ func diagnoseRun(ios *ioStreams, opts *diagnoseOptions, files []string) error {
 	return nil
 }
 
-func readCapture(path string) (*checks.Facts, error) {
-	st, err := os.Stat(path)
+func readCapture(ctx context.Context, path string) (*checks.Facts, error) {
+	data, err := readBounded(ctx, path, maxCaptureSize)
 	if err != nil {
-		return nil, usageErrorf("%v", err)
-	}
-	if st.Size() > maxCaptureSize {
-		return nil, usageErrorf("%s: %d bytes is not a probe capture (at most %d)", path, st.Size(), maxCaptureSize)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, usageErrorf("%v", err)
+		return nil, err
 	}
 	facts, err := checks.ParseFacts(data)
 	if errors.Is(err, checks.ErrNotCapture) {
@@ -92,6 +95,49 @@ func readCapture(path string) (*checks.Facts, error) {
 	return facts, nil
 }
 
+// readBounded reads the file at path to its end, at most limit bytes: more is bad input,
+// whatever the file is (a regular file, a pipe that never ends, /dev/zero). An interrupt
+// abandons the open (a named pipe without a writer blocks in it) and the read.
+func readBounded(ctx context.Context, path string, limit int64) ([]byte, error) {
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	var mu sync.Mutex
+	var f *os.File
+	go func() {
+		file, err := os.Open(path)
+		if err != nil {
+			done <- result{nil, usageErrorf("%v", err)}
+			return
+		}
+		mu.Lock()
+		f = file
+		mu.Unlock()
+		defer file.Close()
+		b, err := io.ReadAll(io.LimitReader(file, limit+1))
+		switch {
+		case err != nil:
+			err = usageErrorf("%s: %v", path, err)
+		case int64(len(b)) > limit:
+			b, err = nil, usageErrorf("%s: more than %d bytes is not a probe capture", path, limit)
+		}
+		done <- result{b, err}
+	}()
+	select {
+	case r := <-done:
+		return r.b, r.err
+	case <-ctx.Done():
+		mu.Lock()
+		if f != nil {
+			_ = f.Close() // unblocks a read from a pipe
+		}
+		mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
 func newProbeScriptCmd(ios *ioStreams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "probe-script",
@@ -99,7 +145,8 @@ func newProbeScriptCmd(ios *ioStreams) *cobra.Command {
 		Long: `Print the read-only probe as a batch file. On the host, save it as probe.cmd, run
 'probe.cmd > probe.txt' in an administrator's command prompt, and give probe.txt to
 'iisremedy diagnose'.`,
-		Args: cobra.NoArgs,
+		Example: `  iisremedy probe-script > probe.cmd`,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, err := fmt.Fprint(ios.Out, checks.ProbeScript())
 			return err

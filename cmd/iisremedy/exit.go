@@ -35,6 +35,12 @@ func asUsage(err error) error {
 	return &usageError{err}
 }
 
+// silentError ends the command with code; its message has been printed already (by the
+// background lab server whose output this process relayed).
+type silentError struct{ code exitCode }
+
+func (e *silentError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
 // errNeedsAttention reports that the command did its job and printed its results, but at least
 // one host failed or needs an admin's attention. Its message is not printed again.
 var errNeedsAttention = errors.New("at least one host needs attention")
@@ -42,9 +48,12 @@ var errNeedsAttention = errors.New("at least one host needs attention")
 // exitCodeFor maps the error a command returned to the exit code, in one place.
 func exitCodeFor(err error) exitCode {
 	var usage *usageError
+	var silent *silentError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &silent):
+		return silent.code
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	case errors.As(err, &usage):

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os"
 
@@ -17,16 +18,44 @@ type ioStreams struct {
 
 	stderrTTY bool
 	// readPassword reads a secret from the terminal without echo; nil when In is not a terminal.
-	readPassword func() ([]byte, error)
+	// It returns when ctx ends, with the terminal restored.
+	readPassword func(ctx context.Context) ([]byte, error)
 }
 
 func systemStreams() *ioStreams {
 	isTTY := func(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 	s := &ioStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, stderrTTY: isTTY(os.Stderr)}
 	if isTTY(os.Stdin) {
-		s.readPassword = func() ([]byte, error) { return term.ReadPassword(int(os.Stdin.Fd())) }
+		s.readPassword = readTerminalPassword
 	}
 	return s
+}
+
+// readTerminalPassword reads a line from the terminal without echo. Ctrl-C or SIGTERM end
+// the wait: the terminal gets its echo back and the read is abandoned (the process is about
+// to exit).
+func readTerminalPassword(ctx context.Context) ([]byte, error) {
+	fd := int(os.Stdin.Fd())
+	state, err := term.GetState(fd)
+	if err != nil {
+		return nil, err
+	}
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := term.ReadPassword(fd)
+		done <- result{b, err}
+	}()
+	select {
+	case r := <-done:
+		return r.b, r.err
+	case <-ctx.Done():
+		_ = term.Restore(fd, state)
+		return nil, ctx.Err()
+	}
 }
 
 // testStreams returns streams backed by buffers, with every TTY flag off.

@@ -4,66 +4,144 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/iisremedy/iisremedy/lab"
 	"github.com/iisremedy/iisremedy/remediate"
+	"github.com/iisremedy/iisremedy/remote"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // labRunOptions are the flags of `lab`.
 type labRunOptions struct {
-	Fleet  lab.Config
-	Output string
+	Connect   *connectOptions
+	Fleet     lab.Config
+	Output    string
+	FirstAddr string
 }
 
 func newLabCmd(ios *ioStreams, global *globalOptions) *cobra.Command {
-	opts := &labRunOptions{Fleet: lab.Config{MaxEnvelopeKB: 150, TLSProfile: "modern"}}
+	opts := &labRunOptions{Connect: global.connect(), Fleet: lab.Config{MaxEnvelopeKB: 150}}
 	cmd := &cobra.Command{
 		Use:   "lab",
 		Short: "Rehearse on a simulated fleet of Windows Server 2003 + IIS 6 hosts",
 		Long: `Start a simulated fleet of Windows Server 2003 + IIS 6 hosts on loopback addresses
-(127.0.10.1, 127.0.10.2, …), probe every host over real WinRM (NTLM with message encryption),
-diagnose it, and compare each verdict with the one the lab knows to be right.
+(127.0.10.1, 127.0.10.2, …, each on a free port unless --port is given), probe every host over
+real WinRM (NTLM with message encryption), diagnose it, and compare each verdict with the one
+the lab knows to be right.
 
-Exit status 0 when every verdict matches the lab's manifest, 1 otherwise.`,
-		Args: cobra.NoArgs,
+Exit status 0 when every verdict matches the lab's manifest, 1 otherwise, 2 when the lab's
+addresses cannot be bound.`,
+		Example: `  iisremedy lab
+  iisremedy lab --hosts 200 --scenario mix --seed 7
+  iisremedy lab --hosts 5 --scenario spanish -o json
+  iisremedy lab --auth basic --https --tls-profile server2003`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return labRun(cmd.Context(), ios, global, opts)
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&opts.Fleet.Hosts, "hosts", 20, "number of hosts")
-	f.StringVar(&opts.Fleet.Scenario, "scenario", "mix", "scenario of every host, or mix")
-	f.Int64Var(&opts.Fleet.Seed, "seed", 1, "seed of the mix and of per-host details")
-	f.DurationVar(&opts.Fleet.Latency, "latency", 0, "latency added to every WinRM reply")
-	f.Float64Var(&opts.Fleet.TimeScale, "time-scale", 60, "simulated seconds per real second")
+	opts.Connect.addFlags(f, false)
+	addFleetFlags(f, &opts.Fleet, &opts.FirstAddr, 20)
+	f.BoolVar(&opts.Fleet.HTTPS, "https", false, "serve HTTPS (a pinned certificate per host) instead of HTTP")
 	f.StringVarP(&opts.Output, "output", "o", "table", "output format: table, json or markdown")
+	completeOutput(cmd)
+	completeScenario(cmd)
 	cmd.AddCommand(newLabServeCmd(ios, global))
 	return cmd
+}
+
+// addFleetFlags adds the flags that shape a lab fleet, shared by lab and lab serve.
+func addFleetFlags(f *pflag.FlagSet, c *lab.Config, firstAddr *string, hosts int) {
+	f.IntVar(&c.Hosts, "hosts", hosts, "number of hosts")
+	f.StringVar(&c.Scenario, "scenario", "mix", "scenario of every host, or mix")
+	f.Int64Var(&c.Seed, "seed", 1, "seed of the mix and of per-host details")
+	f.StringVar(&c.TLSProfile, "tls-profile", "modern", "TLS the hosts offer with --https: modern, or server2003 (TLS 1.0, 3DES/RC4, SHA-1 certificate)")
+	f.DurationVar(&c.Latency, "latency", 0, "latency added to every WinRM reply")
+	f.Float64Var(&c.TimeScale, "time-scale", 60, "simulated seconds per real second")
+	f.StringVar(firstAddr, "first-addr", "127.0.10.1", "loopback address of the first host; the others follow it")
+	f.IntVar(&c.Port, "port", 0, "port of every host; 0 picks a free port for each (default: lab serve 5985, or 5986 with --https; lab a free port)")
+}
+
+// fleetPort turns --port into lab.Config.Port: 0 given explicitly is a free port per host
+// (-1), left out it is the lab's default (serve: the WinRM ports) or a free port (lab).
+func fleetPort(c *lab.Config, given, freeByDefault bool) {
+	if c.Port == 0 && (given || freeByDefault) {
+		c.Port = -1
+	}
+}
+
+// checkFleet validates the fleet flags; firstAddr is parsed into c.
+func checkFleet(c *lab.Config, firstAddr string) error {
+	if c.Hosts < 1 || c.Hosts > 10000 {
+		return usageErrorf("--hosts %d: want 1 to 10000", c.Hosts)
+	}
+	if c.MaxEnvelopeKB < 1 {
+		return usageErrorf("--max-envelope-kb %d: want a positive size", c.MaxEnvelopeKB)
+	}
+	if c.Latency < 0 {
+		return usageErrorf("--latency %s: want a positive duration", c.Latency)
+	}
+	if c.TimeScale <= 0 {
+		return usageErrorf("--time-scale %g: want a positive factor", c.TimeScale)
+	}
+	switch c.TLSProfile {
+	case "modern", "server2003":
+	default:
+		return usageErrorf("--tls-profile %q: want modern or server2003", c.TLSProfile)
+	}
+	a, err := netip.ParseAddr(firstAddr)
+	if err != nil || !a.Is4() || !a.IsLoopback() {
+		return usageErrorf("--first-addr %q: want an IPv4 loopback address (127.x.y.z)", firstAddr)
+	}
+	c.FirstAddr = a
+	if c.Port < 0 || c.Port > 65535 {
+		return usageErrorf("--port %d: want 0 (a free port) to 65535", c.Port)
+	}
+	return checkScenario(c.Scenario)
+}
+
+// startFleet starts the fleet; an address another process holds is bad input, with the way out.
+func startFleet(ctx context.Context, cfg lab.Config) (*lab.Fleet, error) {
+	fleet, err := lab.Start(ctx, cfg)
+	var le *lab.ListenError
+	if errors.As(err, &le) {
+		return nil, usageErrorf("cannot listen on %s (%v): another lab serve may be running; pick other addresses with --first-addr (for example 127.0.20.1) or another --port", le.Addr, errors.Unwrap(le.Err))
+	}
+	return fleet, err
 }
 
 func labRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts *labRunOptions) error {
 	if err := checkOutput(opts.Output); err != nil {
 		return err
 	}
-	if err := (&labServeOptions{Fleet: opts.Fleet, Auth: []string{global.Auth}}).validate(); err != nil {
+	if err := opts.Connect.validate(); err != nil {
 		return err
+	}
+	if err := checkFleet(&opts.Fleet, opts.FirstAddr); err != nil {
+		return err
+	}
+	if opts.Connect.Auth == remote.AuthBasic && !opts.Fleet.HTTPS && !opts.Connect.AllowUnencrypted {
+		return usageErrorf("lab --auth basic: Basic over plain HTTP sends the password readable; add --https, or --allow-unencrypted to allow it")
 	}
 	// The fleet lives only as long as this command: a random password that nobody sees will do.
 	password := rand.Text()
 	cfg := opts.Fleet
-	cfg.Port = -1 // free ports, so a running `lab serve` does not get in the way
-	cfg.Auth = []string{global.Auth}
-	cfg.AllowUnencrypted = global.AllowUnencrypted
-	cfg.User = global.User
+	fleetPort(&cfg, true, true) // free ports unless --port says, so a running lab serve does not get in the way
+	cfg.Auth = []string{opts.Connect.Auth}
+	cfg.AllowUnencrypted = opts.Connect.AllowUnencrypted
+	cfg.User = opts.Connect.User
 	cfg.Password = password
-	fleet, err := lab.Start(ctx, cfg)
+	fleet, err := startFleet(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -78,15 +156,22 @@ func labRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts *la
 	if err != nil {
 		return err
 	}
-	targets, err := targetsFor(ios, global, inv.Hosts)
+	hosts, err := resolveTargets(ios, global.Quiet, inv, opts.Connect.defaults())
 	if err != nil {
 		return err
 	}
 	if !global.Quiet {
-		fmt.Fprintf(ios.ErrOut, "lab: %d hosts up; probing over WinRM (%s)\n", len(inv.Hosts), global.Auth)
+		fmt.Fprintf(ios.ErrOut, "lab: %s up; probing over WinRM (%s)\n", plural(len(hosts), "host"), opts.Connect.Auth)
+	}
+	logger := global.logger(ios)
+	e := &remediate.Engine{
+		Dial:         remediate.WinRMDialer(password, remote.WithLogger(logger)),
+		Parallel:     opts.Connect.Parallel,
+		ProbeTimeout: opts.Connect.ProbeTimeout,
+		Logger:       logger,
 	}
 	start := time.Now()
-	findings := runDetect(ctx, ios, global, nil, dialerFor(targets, password, global.logger(ios)), inv.Hosts)
+	findings := runDetect(ctx, ios, global, e, hosts)
 	elapsed := time.Since(start)
 	if err := ctx.Err(); err != nil {
 		return err
@@ -112,7 +197,7 @@ func compareWithManifest(ios *ioStreams, m lab.Manifest, findings []remediate.Ho
 		}
 	}
 	fmt.Fprintf(ios.ErrOut, "lab: %d of %d verdicts match the manifest; probed in %s (%.0f hosts/s)\n",
-		len(findings)-wrong, len(findings), elapsed.Round(time.Millisecond), float64(len(findings))/elapsed.Seconds())
+		len(findings)-wrong, len(findings), elapsed.Round(time.Millisecond), float64(len(findings))/max(elapsed.Seconds(), 1e-9))
 	if wrong > 0 {
 		return errNeedsAttention
 	}
@@ -121,11 +206,16 @@ func compareWithManifest(ios *ioStreams, m lab.Manifest, findings []remediate.Ho
 
 // labServeOptions are the flags of `lab serve`.
 type labServeOptions struct {
-	Fleet     lab.Config
-	Auth      []string
-	Inventory string
-	Manifest  string
-	FirstAddr string
+	Fleet            lab.Config
+	Auth             []string
+	AllowUnencrypted bool
+	PasswordEnv      string
+	Inventory        string
+	Manifest         string
+	FirstAddr        string
+	Background       bool
+	PIDFile          string
+	child            bool // this process is the background server a --background parent started
 }
 
 func newLabServeCmd(ios *ioStreams, global *globalOptions) *cobra.Command {
@@ -135,92 +225,87 @@ func newLabServeCmd(ios *ioStreams, global *globalOptions) *cobra.Command {
 		Short: "Serve lab hosts over WinRM until interrupted",
 		Long: `Serve lab hosts over WinRM on loopback addresses 127.0.10.1, 127.0.10.2, … (port 5985,
 or 5986 with --https) until interrupted. The inventory of the hosts is printed on standard
-output and, with --inventory, written to a file; --manifest writes each host's scenario and the
-verdict a correct diagnosis gives. The login is Administrator with the password from the
-environment variable named by --password-env.`,
-		Args: cobra.NoArgs,
+output and, with --inventory, written to a file once every host listens; --manifest writes
+each host's scenario and the verdict a correct diagnosis gives. The login is Administrator with
+the password from the environment variable named by --password-env.
+
+With --background the command returns as soon as the hosts listen and the files are written,
+leaving the hosts served by a process of their own (its PID in --pid-file): the next command of
+a script finds them ready.`,
+		Example: `  export IISREMEDY_PASSWORD=anything
+  iisremedy lab serve --background --pid-file lab.pid --hosts 200 --inventory hosts.txt --manifest manifest.json
+  iisremedy detect -i hosts.txt -o json
+  kill "$(cat lab.pid)"`,
+		Args:        noArgs,
+		Annotations: map[string]string{untilSignal: "yes"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return labServeRun(cmd, ios, global, opts)
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&opts.Fleet.Hosts, "hosts", 10, "number of hosts")
-	f.StringVar(&opts.Fleet.Scenario, "scenario", "mix", "scenario of every host, or mix")
-	f.Int64Var(&opts.Fleet.Seed, "seed", 1, "seed of the mix and of per-host details")
+	addFleetFlags(f, &opts.Fleet, &opts.FirstAddr, 10)
 	f.BoolVar(&opts.Fleet.HTTPS, "https", false, "serve HTTPS on port 5986 instead of HTTP on 5985")
-	f.StringVar(&opts.Fleet.TLSProfile, "tls-profile", "modern", "TLS the hosts offer: modern, or server2003 (TLS 1.0, 3DES/RC4, SHA-1 certificate)")
-	f.StringSliceVar(&opts.Auth, "auth", []string{"negotiate"}, "authentication schemes offered: negotiate, basic")
+	f.StringSliceVar(&opts.Auth, "auth", []string{"negotiate"}, "authentication schemes offered: negotiate (ntlm), basic")
+	f.BoolVar(&opts.AllowUnencrypted, "allow-unencrypted", false, "accept Basic over plain HTTP, as a host with AllowUnencrypted=true does")
+	f.StringVar(&opts.PasswordEnv, "password-env", "IISREMEDY_PASSWORD", "name of the environment variable holding the hosts' password")
 	f.IntVar(&opts.Fleet.MaxEnvelopeKB, "max-envelope-kb", 150, "MaxEnvelopeSizekb of the hosts' WinRM service")
-	f.DurationVar(&opts.Fleet.Latency, "latency", 0, "latency added to every WinRM reply")
-	f.Float64Var(&opts.Fleet.TimeScale, "time-scale", 60, "simulated seconds per real second")
-	f.StringVar(&opts.FirstAddr, "first-addr", "127.0.10.1", "loopback address of the first host; the others follow it")
-	f.IntVar(&opts.Fleet.Port, "port", 0, "port of every host (default 5985, or 5986 with --https)")
 	f.StringVar(&opts.Inventory, "inventory", "", "write the inventory to `FILE`")
 	f.StringVar(&opts.Manifest, "manifest", "", "write the manifest (scenario and expected verdict per host) to `FILE`")
+	f.BoolVar(&opts.Background, "background", false, "return once the hosts listen, serving them from a process of their own")
+	f.StringVar(&opts.PIDFile, "pid-file", "", "with --background, write the serving process's PID to `FILE`")
+	f.BoolVar(&opts.child, backgroundChildFlag, false, "")
+	_ = f.MarkHidden(backgroundChildFlag)
+	completeScenario(cmd)
 	return cmd
 }
 
 func (o *labServeOptions) validate() error {
-	if o.Fleet.Hosts < 1 || o.Fleet.Hosts > 10000 {
-		return usageErrorf("--hosts %d: want 1 to 10000", o.Fleet.Hosts)
+	if err := checkFleet(&o.Fleet, o.FirstAddr); err != nil {
+		return err
 	}
-	if o.Fleet.MaxEnvelopeKB < 1 {
-		return usageErrorf("--max-envelope-kb %d: want a positive size", o.Fleet.MaxEnvelopeKB)
-	}
-	if o.Fleet.Latency < 0 {
-		return usageErrorf("--latency %s: want a positive duration", o.Fleet.Latency)
-	}
-	if o.Fleet.TimeScale <= 0 {
-		return usageErrorf("--time-scale %g: want a positive factor", o.Fleet.TimeScale)
-	}
-	switch o.Fleet.TLSProfile {
-	case "modern", "server2003":
-	default:
-		return usageErrorf("--tls-profile %q: want modern or server2003", o.Fleet.TLSProfile)
-	}
-	for _, a := range o.Auth {
-		if a != "negotiate" && a != "basic" {
-			return usageErrorf("--auth %q: want negotiate or basic", a)
+	for i, a := range o.Auth {
+		switch n := remediate.NormalizeAuth(a); n {
+		case remote.AuthNegotiate, remote.AuthBasic:
+			o.Auth[i] = n
+		default:
+			return usageErrorf("--auth %q: want negotiate (or ntlm) or basic", a)
 		}
 	}
-	if o.FirstAddr != "" {
-		a, err := netip.ParseAddr(o.FirstAddr)
-		if err != nil || !a.Is4() || !a.IsLoopback() {
-			return usageErrorf("--first-addr %q: want an IPv4 loopback address (127.x.y.z)", o.FirstAddr)
-		}
-		o.Fleet.FirstAddr = a
+	if o.PIDFile != "" && !o.Background {
+		return usageErrorf("--pid-file: only with --background")
 	}
-	if o.Fleet.Port < 0 || o.Fleet.Port > 65535 {
-		return usageErrorf("--port %d: want 1 to 65535", o.Fleet.Port)
-	}
-	return checkScenario(o.Fleet.Scenario)
+	return nil
 }
 
 func labServeRun(cmd *cobra.Command, ios *ioStreams, global *globalOptions, opts *labServeOptions) error {
+	ctx := cmd.Context()
 	if err := opts.validate(); err != nil {
 		return err
 	}
-	password := global.getenv(global.PasswordEnv)
+	password := global.getenv(opts.PasswordEnv)
 	if password == "" {
-		return usageErrorf("the lab hosts' password comes from $%s, which is empty: set it (any value) and run again", global.PasswordEnv)
+		return usageErrorf("the lab hosts' password comes from $%s, which is empty: set it (any value) and run again", opts.PasswordEnv)
+	}
+	if opts.Background {
+		return startBackground(ctx, cmd, ios, opts.PIDFile)
 	}
 	cfg := opts.Fleet
+	fleetPort(&cfg, cmd.Flags().Changed("port"), false)
 	cfg.Auth = opts.Auth
-	cfg.AllowUnencrypted = global.AllowUnencrypted
+	cfg.AllowUnencrypted = opts.AllowUnencrypted
 	cfg.User = "Administrator"
 	cfg.Password = password
-	ctx := cmd.Context()
 	start := time.Now()
-	fleet, err := lab.Start(ctx, cfg)
+	fleet, err := startFleet(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer fleet.Close()
 
-	if err := writeFileWith(opts.Inventory, fleet.WriteInventory); err != nil {
+	if err := writeFileAtomic(opts.Inventory, fleet.WriteInventory); err != nil {
 		return err
 	}
-	if err := writeFileWith(opts.Manifest, fleet.WriteManifest); err != nil {
+	if err := writeFileAtomic(opts.Manifest, fleet.WriteManifest); err != nil {
 		return err
 	}
 	if err := fleet.WriteInventory(ios.Out); err != nil {
@@ -230,8 +315,11 @@ func labServeRun(cmd *cobra.Command, ios *ioStreams, global *globalOptions, opts
 	if cfg.HTTPS {
 		scheme = "https (" + cfg.TLSProfile + ")"
 	}
-	fmt.Fprintf(ios.ErrOut, "lab: %d hosts up in %s, %s, auth %s; interrupt to stop\n",
-		len(fleet.Hosts()), time.Since(start).Round(time.Millisecond), scheme, strings.Join(cfg.Auth, ","))
+	fmt.Fprintf(ios.ErrOut, "lab: %s up in %s, %s, auth %s; interrupt to stop\n",
+		plural(len(fleet.Hosts()), "host"), time.Since(start).Round(time.Millisecond), scheme, strings.Join(cfg.Auth, ","))
+	if opts.child {
+		detachOutput(ios)
+	}
 	<-ctx.Done()
 	return nil
 }
@@ -249,18 +337,26 @@ func checkScenario(name string) error {
 	return usageErrorf("--scenario %q: want mix or one of %s", name, strings.Join(lab.Scenarios(), ", "))
 }
 
-// writeFileWith writes a file through write; an empty path writes nothing.
-func writeFileWith(path string, write func(w io.Writer) error) error {
+// writeFileAtomic writes a file through write, under a temporary name renamed into place, so
+// that a script waiting for the file never reads half of it; an empty path writes nothing.
+func writeFileAtomic(path string, write func(w io.Writer) error) error {
 	if path == "" {
 		return nil
 	}
-	f, err := os.Create(path)
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
-	if err := write(f); err != nil {
-		f.Close()
+	err = write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return f.Close()
+	return nil
 }

@@ -35,6 +35,7 @@ func writeFile(t *testing.T, name, content string) string {
 func TestBadInputExitsTwo(t *testing.T) {
 	badInventory := writeFile(t, "hosts.txt", "web01\nweb02:99999\n")
 	basicInClear := writeFile(t, "basic.txt", "# farm\nweb01 auth=basic\n")
+	goodInventory := writeFile(t, "good.txt", "web01\n")
 	badPlaybook := writeFile(t, "pb.yaml", "name: x\nbogus_field: 1\n")
 	notCapture := writeFile(t, "notes.txt", "hello, this is not a probe\n")
 	env := map[string]string{"IISREMEDY_PASSWORD": "pw"}
@@ -48,16 +49,22 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"bad auth", []string{"detect", "-i", badInventory, "--auth", "digest"}, `--auth "digest"`},
 		{"unsupported auth", []string{"detect", "-i", badInventory, "--auth", "kerberos"}, "--auth kerberos: not supported yet"},
 		{"bad parallel", []string{"detect", "-i", badInventory, "--parallel", "0"}, "--parallel 0"},
-		{"detect without inventory", []string{"detect"}, "--inventory: required"},
+		{"detect without inventory", []string{"detect"}, "detect: give the host list with -i FILE"},
+		{"detect with an argument", []string{"detect", "hosts.txt"}, `iisremedy detect takes no arguments (got "hosts.txt")`},
 		{"bad output", []string{"detect", "-i", badInventory, "-o", "xml"}, `--output "xml"`},
 		{"missing inventory", []string{"detect", "-i", "/nonexistent/hosts.txt"}, "/nonexistent/hosts.txt"},
 		{"bad inventory line", []string{"detect", "-i", badInventory}, badInventory + ":2: host: port \"99999\""},
-		{"basic over http", []string{"detect", "-i", basicInClear}, "inventory line 2 (web01): basic authentication over plain http"},
+		{"basic over http", []string{"detect", "-i", basicInClear}, basicInClear + ":2: auth: basic over plain HTTP sends the password readable: add https=true"},
+		{"basic flag over http", []string{"detect", "-i", goodInventory, "--auth", "Basic"}, goodInventory + ":1: --auth: basic over plain HTTP"},
+		{"lab basic over http", []string{"lab", "--auth", "basic"}, "lab --auth basic: Basic over plain HTTP sends the password readable; add --https, or --allow-unencrypted"},
+		{"lab pid-file without background", []string{"lab", "serve", "--pid-file", "x"}, "--pid-file: only with --background"},
+		{"winrm flag on diagnose", []string{"diagnose", notCapture, "--auth", "basic"}, "unknown flag: --auth"},
 		{"debug and quiet", []string{"detect", "-i", badInventory, "--debug", "-q"}, "--debug and --quiet cannot be used together"},
 		{"bad playbook file", []string{"playbooks", "validate", badPlaybook}, badPlaybook + ":2: bogus_field"},
 		{"unknown playbook", []string{"playbooks", "show", "kb000000"}, "kb000000"},
 		{"not a capture", []string{"diagnose", notCapture}, notCapture + ": not an iisremedy probe capture"},
-		{"diagnose without files", []string{"diagnose"}, "requires at least 1 arg"},
+		{"diagnose without files", []string{"diagnose"}, "iisremedy diagnose: give at least one capture file"},
+		{"show without name", []string{"playbooks", "show"}, "iisremedy playbooks show: give the name of an embedded playbook"},
 		{"lab hosts", []string{"lab", "serve", "--hosts", "0"}, "--hosts 0"},
 		{"lab scenario", []string{"lab", "serve", "--scenario", "broken"}, `--scenario "broken"`},
 		{"lab profile", []string{"lab", "serve", "--tls-profile", "sslv2"}, `--tls-profile "sslv2"`},
@@ -103,8 +110,8 @@ func TestVersionAndPlaybooks(t *testing.T) {
 	}
 }
 
-// startFleet runs a lab fleet on free loopback ports for one test.
-func startFleet(t *testing.T, cfg lab.Config) *lab.Fleet {
+// listenFleet runs a lab fleet on free loopback ports for one test.
+func listenFleet(t *testing.T, cfg lab.Config) *lab.Fleet {
 	t.Helper()
 	cfg.Port = -1
 	if cfg.Password == "" {
@@ -140,7 +147,7 @@ type jsonOutput struct {
 // TestDetectMatchesManifest runs detect over NTLM with message encryption against a mixed fleet
 // and wants exactly the manifest's verdict for every host.
 func TestDetectMatchesManifest(t *testing.T) {
-	f := startFleet(t, lab.Config{Hosts: 28, Scenario: "mix", Seed: 7})
+	f := listenFleet(t, lab.Config{Hosts: 28, Scenario: "mix", Seed: 7})
 	inv := fleetInventory(t, f)
 	code, stdout, stderr := runCLI(t, map[string]string{"IISREMEDY_PASSWORD": "Lab-Passw0rd"}, "detect", "-i", inv, "-o", "json", "--parallel", "8")
 	if code != exitAttention {
@@ -169,7 +176,7 @@ func TestDetectMatchesManifest(t *testing.T) {
 }
 
 func TestDetectWrongPassword(t *testing.T) {
-	f := startFleet(t, lab.Config{Hosts: 2, Scenario: "healthy"})
+	f := listenFleet(t, lab.Config{Hosts: 2, Scenario: "healthy"})
 	inv := fleetInventory(t, f)
 	code, stdout, stderr := runCLI(t, map[string]string{"IISREMEDY_PASSWORD": "Wrong-Secret-42"}, "detect", "-i", inv)
 	if code != exitAttention {
@@ -184,7 +191,7 @@ func TestDetectWrongPassword(t *testing.T) {
 }
 
 func TestDetectUnreachable(t *testing.T) {
-	f := startFleet(t, lab.Config{Hosts: 1, Scenario: "healthy"})
+	f := listenFleet(t, lab.Config{Hosts: 1, Scenario: "healthy"})
 	inv := fleetInventory(t, f)
 	f.Close()
 	code, stdout, _ := runCLI(t, map[string]string{"IISREMEDY_PASSWORD": "Lab-Passw0rd"}, "detect", "-i", inv, "-o", "markdown")
@@ -213,7 +220,7 @@ func TestProbeScriptCaptureDiagnosesLikeDetect(t *testing.T) {
 	const password = "Lab-Passw0rd"
 	for _, scenario := range []string{"affected", "spanish", "winnt-root", "other-cause", "at-risk"} {
 		t.Run(scenario, func(t *testing.T) {
-			f := startFleet(t, lab.Config{Hosts: 1, Scenario: scenario, Password: password})
+			f := listenFleet(t, lab.Config{Hosts: 1, Scenario: scenario, Password: password})
 			want := f.Manifest().Hosts[0].Verdict
 
 			_, script, _ := runCLI(t, nil, "probe-script")
@@ -288,7 +295,7 @@ func runProbeScriptOnLabHost(t *testing.T, addr, password, script string) []byte
 // probe-failed, naming what is missing.
 func TestDiagnoseCutShortCapture(t *testing.T) {
 	const password = "Lab-Passw0rd"
-	f := startFleet(t, lab.Config{Hosts: 1, Scenario: "affected", Password: password})
+	f := listenFleet(t, lab.Config{Hosts: 1, Scenario: "affected", Password: password})
 	_, script, _ := runCLI(t, nil, "probe-script")
 	capture := runProbeScriptOnLabHost(t, f.Hosts()[0].Addr, password, script)
 	cut := capture[:bytes.Index(capture, []byte("##iisremedy-probe v1 begin events##"))+100]
@@ -305,7 +312,7 @@ func TestDiagnoseCutShortCapture(t *testing.T) {
 // TestDetectProgress: one plain line per host on a pipe, a bar on a terminal, nothing with
 // --quiet; the results always go to stdout.
 func TestDetectProgress(t *testing.T) {
-	f := startFleet(t, lab.Config{Hosts: 3, Scenario: "healthy"})
+	f := listenFleet(t, lab.Config{Hosts: 3, Scenario: "healthy"})
 	inv := fleetInventory(t, f)
 	env := func(string) string { return "Lab-Passw0rd" }
 	for _, tt := range []struct {
@@ -354,7 +361,7 @@ func TestDetectProgress(t *testing.T) {
 func TestDetectOverHTTPS(t *testing.T) {
 	for _, profile := range []string{"modern", "server2003"} {
 		t.Run(profile, func(t *testing.T) {
-			f := startFleet(t, lab.Config{Hosts: 2, Scenario: "affected", HTTPS: true, TLSProfile: profile})
+			f := listenFleet(t, lab.Config{Hosts: 2, Scenario: "affected", HTTPS: true, TLSProfile: profile})
 			inv := fleetInventory(t, f)
 			code, stdout, stderr := runCLI(t, map[string]string{"IISREMEDY_PASSWORD": "Lab-Passw0rd"}, "detect", "-i", inv)
 			if code != exitAttention || strings.Count(stdout, "  affected  ") != 2 {
@@ -368,10 +375,10 @@ func TestDetectOverHTTPS(t *testing.T) {
 	}
 }
 
-// TestDetectInterrupted: an interrupt still reports every host (those not probed say why) and
-// exits 130.
+// TestDetectInterrupted: an interrupt still reports every host (those not probed are skipped,
+// saying why) and exits 130.
 func TestDetectInterrupted(t *testing.T) {
-	f := startFleet(t, lab.Config{Hosts: 2, Scenario: "healthy"})
+	f := listenFleet(t, lab.Config{Hosts: 2, Scenario: "healthy"})
 	inv := fleetInventory(t, f)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -385,12 +392,18 @@ func TestDetectInterrupted(t *testing.T) {
 		t.Fatalf("want both hosts reported: %v\n%s", err, out)
 	}
 	for _, h := range got.Hosts {
-		if h.Verdict != playbooks.ProbeFailed || h.Error == nil || !strings.Contains(*h.Error, "canceled") {
-			t.Errorf("%s: %s, %v", h.Host, h.Verdict, h.Error)
+		if h.Verdict != playbooks.Skipped || len(h.Evidence) != 1 || !strings.Contains(h.Evidence[0], "interrupted before its probe") {
+			t.Errorf("%s: %s, %q", h.Host, h.Verdict, h.Evidence)
 		}
 	}
 	if !strings.Contains(errOut.String(), "interrupted") {
 		t.Errorf("stderr %q", errOut)
+	}
+	// The table counts them apart.
+	ios, _, out, _ = testStreams()
+	runWithEnv(ctx, []string{"detect", "-i", inv}, ios, func(string) string { return "Lab-Passw0rd" })
+	if !strings.Contains(out.String(), "2 hosts: 2 skipped (interrupted)") {
+		t.Errorf("table %q", out)
 	}
 }
 
@@ -427,11 +440,11 @@ func TestDetectAgainstLabServe(t *testing.T) {
 
 // TestDetectDebugLog: --debug logs a probe tried again after an HTTP 500, and never the password.
 func TestDetectDebugLog(t *testing.T) {
-	f := startFleet(t, lab.Config{Hosts: 1, Scenario: "healthy"})
+	f := listenFleet(t, lab.Config{Hosts: 1, Scenario: "healthy"})
 	f.Hosts()[0].Server.Fail500On = 4 // a request after the NTLM handshake and the shell's creation
 	inv := fleetInventory(t, f)
 	code, stdout, stderr := runCLI(t, map[string]string{"IISREMEDY_PASSWORD": "Lab-Passw0rd"}, "detect", "-i", inv, "--debug")
-	if code != exitOK || !strings.Contains(stdout, "1 hosts: 1 healthy") {
+	if code != exitOK || !strings.Contains(stdout, "1 host: 1 healthy") {
 		t.Fatalf("exit %d:\n%s\n%s", code, stdout, stderr)
 	}
 	if !strings.Contains(stderr, `level=DEBUG msg="probing again"`) || !strings.Contains(stderr, "attempt=2") {

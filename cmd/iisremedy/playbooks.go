@@ -13,12 +13,16 @@ func newPlaybooksCmd(ios *ioStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "playbooks",
 		Short: "List, show and validate playbooks",
+		Example: `  iisremedy playbooks list
+  iisremedy playbooks show kb982666 > mine.yaml
+  iisremedy playbooks validate mine.yaml`,
 	}
 	cmd.AddCommand(
 		&cobra.Command{
-			Use:   "list",
-			Short: "List the embedded playbooks",
-			Args:  cobra.NoArgs,
+			Use:     "list",
+			Short:   "List the embedded playbooks",
+			Example: "  iisremedy playbooks list",
+			Args:    noArgs,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				tw := tabwriter.NewWriter(ios.Out, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tTRIGGERS\tTITLE")
@@ -37,9 +41,11 @@ func newPlaybooksCmd(ios *ioStreams) *cobra.Command {
 			},
 		},
 		&cobra.Command{
-			Use:   "show NAME",
-			Short: "Print an embedded playbook's YAML",
-			Args:  cobra.ExactArgs(1),
+			Use:               "show NAME",
+			Short:             "Print an embedded playbook's YAML",
+			Example:           "  iisremedy playbooks show kb973917",
+			Args:              oneArg("the name of an embedded playbook (see playbooks list)"),
+			ValidArgsFunction: fixedCompletion(playbooks.Embedded()),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				src, err := playbooks.EmbeddedSource(args[0])
 				if err != nil {
@@ -50,9 +56,10 @@ func newPlaybooksCmd(ios *ioStreams) *cobra.Command {
 			},
 		},
 		&cobra.Command{
-			Use:   "validate FILE",
-			Short: "Check a playbook file; every problem is listed with its line and field",
-			Args:  cobra.ExactArgs(1),
+			Use:     "validate FILE",
+			Short:   "Check a playbook file; every problem is listed with its line and field",
+			Example: "  iisremedy playbooks validate mine.yaml",
+			Args:    oneArg("the playbook file to check"),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				pb, err := playbooks.LoadFile(args[0])
 				if err != nil {

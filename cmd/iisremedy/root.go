@@ -12,17 +12,15 @@ import (
 
 // globalOptions are the flags every command shares, resolved once before a command runs.
 type globalOptions struct {
-	User             string
-	PasswordEnv      string
-	Auth             string
-	Parallel         int
-	AllowUnencrypted bool
-	Quiet            bool
-	Debug            bool
+	Quiet bool
+	Debug bool
 
 	// getenv reads the environment; tests replace it.
 	getenv func(string) string
 }
+
+// connect returns the WinRM flags for a command that connects to hosts.
+func (o *globalOptions) connect() *connectOptions { return &connectOptions{getenv: o.getenv} }
 
 const rootLong = `iisremedy finds Windows Server 2003 + IIS 6 hosts whose IIS binaries are older than the
 operating system's Service Pack 2 — the mismatch that update KB982666 (MS10-040), and KB973917
@@ -42,6 +40,7 @@ func newRootCmd(ios *ioStreams, getenv func(string) string, started *bool) *cobr
 		Use:           "iisremedy",
 		Short:         "Detect and remediate the IIS 6 binary mismatch exposed by KB982666",
 		Long:          rootLong,
+		Version:       buildVersion(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -54,12 +53,8 @@ func newRootCmd(ios *ioStreams, getenv func(string) string, started *bool) *cobr
 	root.SetErr(ios.ErrOut)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return asUsage(err) })
 
+	root.SetVersionTemplate("iisremedy {{.Version}}\n")
 	f := root.PersistentFlags()
-	f.StringVarP(&opts.User, "user", "u", "Administrator", "user name for WinRM (DOMAIN\\user or user@domain for a domain account)")
-	f.StringVar(&opts.PasswordEnv, "password-env", "IISREMEDY_PASSWORD", "name of the environment variable holding the password (a prompt on a terminal when unset)")
-	f.StringVar(&opts.Auth, "auth", "negotiate", "WinRM authentication: negotiate or basic")
-	f.IntVar(&opts.Parallel, "parallel", 20, "hosts worked on at once")
-	f.BoolVar(&opts.AllowUnencrypted, "allow-unencrypted", false, "allow Basic authentication over plain HTTP (the password crosses the network readable)")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "print only results and errors")
 	f.BoolVar(&opts.Debug, "debug", false, "log WinRM retries and cleanups on standard error (never credentials)")
 
@@ -75,19 +70,6 @@ func newRootCmd(ios *ioStreams, getenv func(string) string, started *bool) *cobr
 }
 
 func (o *globalOptions) validate() error {
-	switch o.Auth {
-	case "negotiate", "basic":
-	case "kerberos", "certificate":
-		return usageErrorf("--auth %s: not supported yet; use negotiate or basic", o.Auth)
-	default:
-		return usageErrorf("--auth %q: want negotiate or basic", o.Auth)
-	}
-	if o.Parallel < 1 || o.Parallel > 1000 {
-		return usageErrorf("--parallel %d: want 1 to 1000", o.Parallel)
-	}
-	if o.PasswordEnv == "" {
-		return usageErrorf("--password-env: empty variable name")
-	}
 	if o.Debug && o.Quiet {
 		return usageErrorf("--debug and --quiet cannot be used together")
 	}
@@ -103,6 +85,10 @@ func (o *globalOptions) logger(ios *ioStreams) *slog.Logger {
 	return slog.New(slog.NewTextHandler(ios.ErrOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
+// untilSignal annotates a command that runs until it is interrupted (lab serve): the
+// interrupt is how it ends, and a clean end is exit status 0.
+const untilSignal = "until-signal"
+
 // run executes one command line and returns its exit code. Errors are printed here, once.
 func run(ctx context.Context, args []string, ios *ioStreams) exitCode {
 	return runWithEnv(ctx, args, ios, os.Getenv)
@@ -113,8 +99,8 @@ func runWithEnv(ctx context.Context, args []string, ios *ioStreams, getenv func(
 	started := false
 	root := newRootCmd(ios, getenv, &started)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	if err == nil {
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil && cmd.Annotations[untilSignal] == "" {
 		// An interrupt that a command absorbed is still not a success.
 		err = ctx.Err()
 	}
@@ -124,8 +110,9 @@ func runWithEnv(ctx context.Context, args []string, ios *ioStreams, getenv func(
 		err = asUsage(err)
 	}
 	code := exitCodeFor(err)
+	var silent *silentError
 	switch {
-	case err == nil, errors.Is(err, errNeedsAttention):
+	case err == nil, errors.Is(err, errNeedsAttention), errors.As(err, &silent):
 	case code == exitInterrupted:
 		fmt.Fprintln(ios.ErrOut, "iisremedy: interrupted")
 	default:

@@ -13,9 +13,10 @@ var version = ""
 
 func newVersionCmd(ios *ioStreams) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version of iisremedy",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the version of iisremedy",
+		Example: "  iisremedy version\n  iisremedy --version",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, err := fmt.Fprintf(ios.Out, "iisremedy %s\n", buildVersion())
 			return err

@@ -14,6 +14,11 @@ import (
 // (what most tests use) makes a 30-minute installation take about 18 real milliseconds.
 // A manual clock (NewManualClock) stands still until Advance is called; timers fire inside Advance.
 // All durations given to a Clock are simulated durations.
+//
+// A manual clock can also run on virtual time (Drive): it jumps to its next timer as soon as every
+// goroutine that joined it (Join) waits in Sleep, and never while one of them still works. The
+// engine joins its workers and the host model its scheduled tasks, so a remediation of hours
+// runs as fast as the hosts answer, and the same way however busy the machine is.
 type Clock struct {
 	mu        sync.Mutex
 	scale     float64 // 0 = manual
@@ -22,7 +27,13 @@ type Clock struct {
 	manualNow time.Time
 	timers    timerHeap
 	seq       uint64
+
+	joined, asleep int        // goroutines that joined, and those of them in Sleep
+	changed        *sync.Cond // on mu: joined, asleep or the timers changed
 }
+
+// participantKey marks the context of a goroutine that joined the clock.
+type participantKey struct{}
 
 // NewClock returns a clock whose simulated time starts at start and runs scale times faster than
 // real time. A scale <= 0 is taken as 1.
@@ -30,12 +41,59 @@ func NewClock(start time.Time, scale float64) *Clock {
 	if scale <= 0 {
 		scale = 1
 	}
-	return &Clock{scale: scale, realStart: time.Now(), simStart: start}
+	c := &Clock{scale: scale, realStart: time.Now(), simStart: start}
+	c.changed = sync.NewCond(&c.mu)
+	return c
 }
 
-// NewManualClock returns a clock that stands at start until Advance moves it.
+// NewManualClock returns a clock that stands at start until Advance (or Drive) moves it.
 func NewManualClock(start time.Time) *Clock {
-	return &Clock{manualNow: start}
+	c := &Clock{manualNow: start}
+	c.changed = sync.NewCond(&c.mu)
+	return c
+}
+
+// Join registers the calling goroutine as taking part in the simulation until leave is called:
+// on virtual time the clock does not move while it works, only while it waits in Sleep with the
+// returned context (or a context derived from it).
+func (c *Clock) Join(ctx context.Context) (_ context.Context, leave func()) {
+	c.mu.Lock()
+	c.joined++
+	c.mu.Unlock()
+	var once sync.Once
+	return context.WithValue(ctx, participantKey{}, c), func() {
+		once.Do(func() {
+			c.mu.Lock()
+			c.joined--
+			c.changed.Broadcast()
+			c.mu.Unlock()
+		})
+	}
+}
+
+// Drive runs a manual clock on virtual time until ctx ends: whenever goroutines have joined and
+// all of them wait in Sleep, time jumps to the next timer. It does nothing on a scaled clock.
+func (c *Clock) Drive(ctx context.Context) {
+	if c.scale != 0 {
+		return
+	}
+	stop := context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		c.changed.Broadcast()
+		c.mu.Unlock()
+	})
+	defer stop()
+	c.mu.Lock()
+	for {
+		for ctx.Err() == nil && !(c.joined > 0 && c.asleep == c.joined && len(c.timers) > 0) {
+			c.changed.Wait()
+		}
+		if ctx.Err() != nil {
+			c.mu.Unlock()
+			return
+		}
+		c.advanceLocked(c.timers[0].when)
+	}
 }
 
 // Scale reports the time-scale factor (0 for a manual clock).
@@ -93,25 +151,62 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) *Timer {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.seq++
-	mt := &manualTimer{when: c.manualNow.Add(d), seq: c.seq, f: f}
-	heap.Push(&c.timers, mt)
-	t.mt = mt
+	t.mt = c.addTimerLocked(d, f)
 	return t
 }
 
+func (c *Clock) addTimerLocked(d time.Duration, f func()) *manualTimer {
+	c.seq++
+	mt := &manualTimer{when: c.manualNow.Add(d), seq: c.seq, f: f}
+	heap.Push(&c.timers, mt)
+	c.changed.Broadcast()
+	return mt
+}
+
 // Sleep waits for the simulated duration d or until ctx is done; it reports whether d elapsed.
+// A goroutine that joined the clock counts as waiting meanwhile.
 func (c *Clock) Sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
+	if c.scale != 0 || ctx.Value(participantKey{}) != c {
+		done := make(chan struct{})
+		t := c.AfterFunc(d, func() { close(done) })
+		select {
+		case <-done:
+			return true
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+	}
+	// A participant on a manual clock: it is asleep from the moment its timer is set until the
+	// timer fires, which wakes it inside Advance, so Drive never sees it asleep while it works.
 	done := make(chan struct{})
-	t := c.AfterFunc(d, func() { close(done) })
+	c.mu.Lock()
+	c.asleep++
+	mt := c.addTimerLocked(d, func() {
+		c.mu.Lock()
+		c.asleep--
+		c.mu.Unlock()
+		close(done)
+	})
+	c.mu.Unlock()
 	select {
 	case <-done:
 		return true
 	case <-ctx.Done():
-		t.Stop()
+		c.mu.Lock()
+		pending := mt.index >= 0
+		if pending {
+			heap.Remove(&c.timers, mt.index)
+			c.asleep--
+			c.changed.Broadcast()
+		}
+		c.mu.Unlock()
+		if !pending {
+			<-done // it is firing: let it finish counting this goroutine awake
+		}
 		return false
 	}
 }
@@ -124,7 +219,13 @@ func (c *Clock) Advance(d time.Duration) {
 		c.mu.Unlock()
 		return
 	}
-	target := c.manualNow.Add(d)
+	c.advanceLocked(c.manualNow.Add(d))
+	c.mu.Unlock()
+}
+
+// advanceLocked moves a manual clock to target, running the timers due by then in time order
+// (each with mu released).
+func (c *Clock) advanceLocked(target time.Time) {
 	for len(c.timers) > 0 && !c.timers[0].when.After(target) {
 		mt := heap.Pop(&c.timers).(*manualTimer)
 		if mt.when.After(c.manualNow) {
@@ -134,8 +235,9 @@ func (c *Clock) Advance(d time.Duration) {
 		mt.f()
 		c.mu.Lock()
 	}
-	c.manualNow = target
-	c.mu.Unlock()
+	if target.After(c.manualNow) {
+		c.manualNow = target
+	}
 }
 
 type manualTimer struct {

@@ -284,7 +284,11 @@ func (h *Host) startTaskLocked(t *task) {
 	t.running = true
 	ctx, stop := context.WithCancel(h.procCtx)
 	t.stop = stop
+	// The task is part of the simulation: on virtual time the clock waits for it to finish or
+	// to sleep (the installer's run time) before it moves.
+	ctx, leave := h.clock.Join(ctx)
 	go func() {
+		defer leave()
 		defer stop()
 		p := h.newProc(ctx, true)
 		name, rest := splitCommand(t.run)

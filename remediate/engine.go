@@ -1,0 +1,308 @@
+package remediate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/iisremedy/iisremedy/checks"
+	"github.com/iisremedy/iisremedy/playbooks"
+	"github.com/iisremedy/iisremedy/remote"
+)
+
+// Session is what the engine needs of a WinRM shell on one host; *remote.Session has it.
+type Session interface {
+	Run(ctx context.Context, cmdline string) (remote.Result, error)
+	RunInput(ctx context.Context, cmdline string, stdin io.Reader) (remote.Result, error)
+	Close(ctx context.Context) error
+}
+
+// Dialer opens a session to one host.
+type Dialer func(ctx context.Context, h Host) (Session, error)
+
+// Step names a stage of a host's pipeline.
+type Step string
+
+// The steps, in pipeline order (DESIGN: remediate).
+const (
+	StepProbe   Step = "probe"
+	StepStage   Step = "stage"
+	StepInstall Step = "install"
+	StepReboot  Step = "reboot"
+	StepPools   Step = "pools"
+	StepVerify  Step = "verify"
+)
+
+// StepState is where a step stands in a HostStep event.
+type StepState string
+
+// Step states.
+const (
+	StepStarted StepState = "started"
+	StepDone    StepState = "done"
+	StepFailed  StepState = "failed"
+	StepSkipped StepState = "skipped"
+)
+
+// HostStep is one event of a host's pipeline, for progress and the journal. Detail is a
+// short text: a verdict, a reason, a figure.
+type HostStep struct {
+	Host   string // the inventory entry
+	Step   Step
+	State  StepState
+	Detail string
+	At     time.Time // on the engine's clock
+}
+
+// HostFinding is what detection established about one host. Err is set when the facts could not
+// be established; the Verdict then says how (unreachable, auth-failed, probe-failed, skipped).
+type HostFinding struct {
+	Host Host
+	checks.Finding
+	Facts *checks.Facts
+	Err   error
+}
+
+// Engine works on hosts over WinRM, at most Parallel at once: today it probes and diagnoses
+// them (Detect), changing nothing on the hosts.
+type Engine struct {
+	Dial      Dialer
+	Clock     Clock                 // nil = RealClock
+	Playbooks []*playbooks.Playbook // nil = every embedded playbook
+	Parallel  int                   // hosts worked on at once (0 = 20)
+	// ProbeTimeout bounds one host's probe: connecting, running the probe command and every
+	// attempt after a dropped connection (0 = DefaultProbeTimeout). It is measured on Clock.
+	ProbeTimeout time.Duration
+	// ProbeRetry is the policy for probing again after the connection failed on the way
+	// (zero = 5 attempts from 250 ms, with jitter).
+	ProbeRetry remote.Backoff
+	// Events, when set, hears every step of every host; calls are serialised.
+	Events func(HostStep)
+	// Logger receives the probes that are tried again (nil = none).
+	Logger *slog.Logger
+
+	mu sync.Mutex // serialises Events
+}
+
+// DefaultProbeTimeout bounds a host's probe when Engine.ProbeTimeout is zero: a real probe
+// takes seconds, a busy host's a minute.
+const DefaultProbeTimeout = 5 * time.Minute
+
+// errProbeTimeout is the cause of a probe cut by Engine.ProbeTimeout.
+var errProbeTimeout = errors.New("probe timed out")
+
+func (e *Engine) clock() Clock {
+	if e.Clock == nil {
+		return RealClock{}
+	}
+	return e.Clock
+}
+
+func (e *Engine) emit(host string, step Step, state StepState, detail string) {
+	if e.Events == nil {
+		return
+	}
+	ev := HostStep{Host: host, Step: step, State: state, Detail: detail, At: e.clock().Now()}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.Events(ev)
+}
+
+// forEach runs work for every host, at most Parallel at once, on a pool of workers that each
+// take the next host until none is left or ctx ends; hosts not started then go to skip. A
+// simulated clock that can join goroutines joins every worker for its whole life.
+func (e *Engine) forEach(ctx context.Context, n int, work func(ctx context.Context, i int), skip func(i int)) {
+	workers := e.Parallel
+	if workers <= 0 {
+		workers = 20
+	}
+	workers = min(workers, n)
+	next := make(chan int, n)
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range workers {
+		wctx, leave := ctx, func() {}
+		if j, ok := e.clock().(joiner); ok {
+			wctx, leave = j.Join(ctx)
+		}
+		wg.Go(func() {
+			defer leave()
+			for i := range next {
+				if ctx.Err() != nil {
+					skip(i)
+					continue
+				}
+				work(wctx, i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Detect probes every host and returns one finding per host in inventory order. A host's
+// failure is part of its finding, never a reason to stop the others. When ctx is cancelled,
+// hosts not probed to the end are skipped.
+func (e *Engine) Detect(ctx context.Context, hosts []Host) []HostFinding {
+	results := make([]HostFinding, len(hosts))
+	e.forEach(ctx, len(hosts),
+		func(ctx context.Context, i int) { results[i] = e.detectOne(ctx, hosts[i]) },
+		func(i int) { results[i] = e.skipped(hosts[i], "the run was interrupted before its probe") })
+	return results
+}
+
+func (e *Engine) skipped(h Host, why string) HostFinding {
+	e.emit(h.Entry, StepProbe, StepSkipped, why)
+	return HostFinding{Host: h, Finding: checks.Finding{Verdict: playbooks.Skipped, Evidence: []string{why}}, Err: context.Canceled}
+}
+
+func (e *Engine) detectOne(ctx context.Context, h Host) HostFinding {
+	e.emit(h.Entry, StepProbe, StepStarted, "")
+	hf, s := e.probe(ctx, h)
+	if s != nil {
+		e.closeSession(ctx, s)
+	}
+	switch {
+	case hf.Err == nil:
+		e.emit(h.Entry, StepProbe, StepDone, string(hf.Verdict))
+	case ctx.Err() != nil:
+		return e.skipped(h, "the run was interrupted during the probe")
+	default:
+		e.emit(h.Entry, StepProbe, StepFailed, string(hf.Verdict)+": "+hf.Err.Error())
+	}
+	return hf
+}
+
+// probe connects to h and runs the probe, trying again after a connection that failed on the
+// way, all within ProbeTimeout. On success it returns the open session.
+func (e *Engine) probe(ctx context.Context, h Host) (HostFinding, Session) {
+	timeout := e.ProbeTimeout
+	if timeout <= 0 {
+		timeout = DefaultProbeTimeout
+	}
+	pctx, cancel := withTimeout(ctx, e.clock(), timeout, errProbeTimeout)
+	defer cancel()
+	policy := e.ProbeRetry
+	if policy.Attempts == 0 {
+		policy = remote.Backoff{Attempts: 5, Initial: 250 * time.Millisecond, Max: 10 * time.Second, Jitter: 0.3}
+	}
+	var hf HostFinding
+	var session Session
+	err := policy.Retry(pctx, e.clock().Sleep, func(int) error {
+		hf, session = e.probeOnce(pctx, h)
+		return hf.Err
+	}, worthRetrying, func(attempt int, wait time.Duration, err error) {
+		if e.Logger != nil {
+			e.Logger.Debug("probing again", "host", h.Entry, "attempt", attempt+1, "after", wait, "err", err)
+		}
+	})
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(pctx), errProbeTimeout) {
+		during := ""
+		var re *remote.Error
+		if errors.As(err, &re) && re.Op != "" {
+			during = " (during " + re.Op + ")"
+		}
+		hf = failed(h, fmt.Errorf("%w after %s%s", errProbeTimeout, timeout, during))
+	}
+	return hf, session
+}
+
+func (e *Engine) probeOnce(ctx context.Context, h Host) (HostFinding, Session) {
+	s, err := e.Dial(ctx, h)
+	if err != nil {
+		return failed(h, err), nil
+	}
+	res, err := s.Run(ctx, checks.ProbeCommand())
+	if err != nil {
+		e.closeSession(ctx, s)
+		return failed(h, err), nil
+	}
+	facts, err := checks.ParseFacts(res.Stdout)
+	if err != nil {
+		e.closeSession(ctx, s)
+		return failed(h, fmt.Errorf("probe output (exit code %d, stderr %q): %w", res.ExitCode, head(res.Stderr, 200), err)), nil
+	}
+	return HostFinding{Host: h, Finding: Diagnose(facts, e.Playbooks), Facts: facts}, s
+}
+
+// closeTimeout bounds deleting a host's shell.
+const closeTimeout = 10 * time.Second
+
+// closeSession deletes the shell even when ctx is done, since an orphaned shell counts against
+// the host's MaxShellsPerUser quota of 5; but a hung host must not hold up the run.
+func (e *Engine) closeSession(ctx context.Context, s Session) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+	defer cancel()
+	if err := s.Close(cctx); err != nil && e.Logger != nil {
+		e.Logger.Debug("closing the shell failed", "err", err)
+	}
+}
+
+// worthRetrying is true for failures of a connection that had reached the host (a reset, an
+// early EOF) and for faults and garbled replies of one request. A refused or unanswered
+// connection, wrong credentials, TLS mismatches, timeouts and quotas would only fail again, or
+// slowly.
+func worthRetrying(err error) bool {
+	var re *remote.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	switch re.Class {
+	case remote.ClassFault, remote.ClassProtocol:
+		return true
+	case remote.ClassUnreachable:
+		return re.Temporary()
+	}
+	return false
+}
+
+// Diagnose diagnoses facts under each playbook (nil = every embedded one) and returns the most
+// severe finding (checks.DiagnoseAll): a host broken by KB973917 is at-risk under kb982666 but
+// affected under kb973917, and must be reported affected.
+func Diagnose(facts *checks.Facts, pbs []*playbooks.Playbook) checks.Finding {
+	if len(pbs) == 0 {
+		pbs = embeddedPlaybooks()
+	}
+	return checks.DiagnoseAll(facts, pbs)
+}
+
+// embeddedPlaybooks returns the embedded playbooks, parsed once, the default first so that its
+// finding wins among equals.
+var embeddedPlaybooks = sync.OnceValue(func() []*playbooks.Playbook {
+	def := playbooks.Default()
+	pbs := []*playbooks.Playbook{def}
+	for _, name := range playbooks.Embedded() {
+		if pb, err := playbooks.Get(name); err == nil && pb.Name != def.Name {
+			pbs = append(pbs, pb)
+		}
+	}
+	return pbs
+})
+
+// head returns at most n bytes of b, for quoting host output in evidence.
+func head(b []byte, n int) string {
+	if len(b) > n {
+		b = b[:n]
+	}
+	return string(b)
+}
+
+// failed turns an error into the finding of a host whose facts could not be established.
+func failed(h Host, err error) HostFinding {
+	v := playbooks.ProbeFailed
+	switch {
+	case errors.Is(err, remote.ErrAuth):
+		v = playbooks.AuthFailed
+	case errors.Is(err, remote.ErrUnreachable), errors.Is(err, remote.ErrTLS):
+		// A timeout is not here: the host answered (an unanswered connection is unreachable)
+		// and the probe was too slow, so its facts could not be established.
+		v = playbooks.Unreachable
+	}
+	return HostFinding{Host: h, Finding: checks.Finding{Verdict: v, Evidence: []string{err.Error()}}, Err: err}
+}
