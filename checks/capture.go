@@ -240,7 +240,7 @@ func isMarkerWord(s string) bool {
 
 // decodeText turns a section's bytes into UTF-8 text. wmic writes UTF-16LE with a BOM when
 // its output goes to a file; on the first wmic run on a host the ASCII text "Please wait
-// while WMIC is being installed." replaces the BOM (FACTS.md §5). So: a BOM means UTF-16LE;
+// while WMIC is being installed." replaces the BOM (docs/facts.md §5.3). So: a BOM means UTF-16LE;
 // otherwise, if from some point on every other byte is mostly NUL, the bytes before that
 // point are ANSI (the banner) and the rest is UTF-16LE. The banner is found by structure,
 // not by its English text.

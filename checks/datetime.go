@@ -6,8 +6,8 @@ import (
 )
 
 // parseWMIDatetime parses a CIM_DATETIME as WMI prints it: yyyymmddHHMMSS.mmmmmmsUUU,
-// where s is + or - and UUU the offset from UTC in minutes (FACTS.md §5,
-// samples/wmi-datetime-sample.txt: 20011224113047.000000-480). The result carries that
+// where s is + or - and UUU the offset from UTC in minutes (docs/facts.md §5.2,
+// checks/testdata/samples/wmi-datetime-sample.txt: 20011224113047.000000-480). The result carries that
 // offset as a fixed zone.
 func parseWMIDatetime(s string) (time.Time, error) {
 	if len(s) != 25 || s[14] != '.' || (s[21] != '+' && s[21] != '-') {

@@ -58,7 +58,7 @@ func (d *diag) at(t time.Time) string {
 	return fmtTime(t)
 }
 
-// Diagnose gives the verdict of DESIGN.md's table for a host's facts under a playbook
+// Diagnose gives the verdict of the table in docs/design.md §5.4 for a host's facts under a playbook
 // (nil: the embedded kb982666). The rules, in order:
 //
 //  1. probe-failed: no facts, or any probe v1 section missing or cut short (a capture that
@@ -75,15 +75,15 @@ func (d *diag) at(t time.Time) string {
 //  5. Crash evidence is any of: (a) a crash event (1009) whose exit code is the symptom's
 //     (ffffffff; optional 0x, any case); (b) a pool-disabled event (1002); (c) a pool with
 //     AppPoolAutoStart true in AppPoolState 4 (stopped) while W3SVC is running: IIS
-//     Manager clears auto-start when an operator stops a pool (inferred; FACTS.md §4.1
+//     Manager clears auto-start when an operator stops a pool (inferred; docs/facts.md §4.1
 //     does not confirm it), so an auto-start pool that is stopped under a running service
 //     was stopped by Rapid-Fail Protection or failed to start. Events count only when
 //     generated at or after the last boot (when the boot time is known): a reboot
 //     re-enables pools, and events from before a remediation reboot must not condemn the
 //     fixed binaries. A 1009 with another exit code (0x80 in
-//     samples/w3svc-1009-event-exit-0x80.txt) is a crash of another kind: it is reported
+//     checks/testdata/samples/w3svc-1009-event-exit-0x80.txt) is a crash of another kind: it is reported
 //     as a note and is not crash evidence by itself; if it made Rapid-Fail Protection
-//     disable the pool, (b)/(c) are crash evidence all the same (DESIGN.md: "or pools
+//     disable the pool, (b)/(c) are crash evidence all the same (docs/design.md §5.4: "or pools
 //     disabled"): other-cause with the binaries at the baseline.
 //  6. Core files below the baseline: with a trigger installed, affected with crash
 //     evidence (when no crash has the symptom's exit code, the evidence says so),

@@ -117,7 +117,7 @@ type Pool struct {
 	State     int    `json:"state"` // 1 starting, 2 started, 3 stopping, 4 stopped
 }
 
-// poolStopped is AppPoolState 4 (FACTS.md §4.1: 1 starting, 2 started, 3 stopping, 4
+// poolStopped is AppPoolState 4 (docs/facts.md §4.1: 1 starting, 2 started, 3 stopping, 4
 // stopped).
 const poolStopped = 4
 
@@ -512,7 +512,7 @@ func (f *Facts) eventsSection(s *Section) error {
 		if is, ok := in.get("InsertionStrings"); ok {
 			ev.Inserts = parseWMIArray(is)
 		}
-		// Insertion strings (FACTS.md §3): 1009 {pool, pid decimal, exit code hex without
+		// Insertion strings (docs/facts.md §3.3): 1009 {pool, pid decimal, exit code hex without
 		// 0x}; 1002 {pool}.
 		if len(ev.Inserts) > 0 {
 			ev.Pool = ev.Inserts[0]

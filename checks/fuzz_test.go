@@ -126,7 +126,7 @@ func FuzzParseWMIDatetime(f *testing.F) {
 	})
 }
 
-// checkVerdictRules holds a finding to DESIGN.md's table: affected and mismatch need core
+// checkVerdictRules holds a finding to the table in docs/design.md §5.4: affected and mismatch need core
 // files below the baseline and a trigger installed (never a host whose binaries match),
 // affected and other-cause need crash evidence, other-cause and healthy need the binaries
 // at the baseline.

@@ -13,7 +13,7 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/captures/*.txt and *.golden")
 
 // goldenCaptures are the capture files under testdata/captures, built from fakeHost in the
-// formats of FACTS.md and samples/. They are inputs for diagnose tests elsewhere too.
+// formats of docs/facts.md §5 and checks/testdata/samples/. They are inputs for diagnose tests elsewhere too.
 var goldenCaptures = map[string]func() *fakeHost{
 	"affected-winrm": affectedHost,
 	"affected-file-utf16": func() *fakeHost {

@@ -9,7 +9,7 @@ import (
 )
 
 // fakeHost describes a host for building probe captures in tests, in the formats
-// FACTS.md and samples/ give (reg.exe 3.0 with tabs, wmic /format:list with \r\r\n).
+// docs/facts.md §5 and checks/testdata/samples/ give (reg.exe 3.0 with tabs, wmic /format:list with \r\r\n).
 type fakeHost struct {
 	hostname   string
 	osVersion  string // "5.2"

@@ -33,12 +33,12 @@ func TestParseRegQuery(t *testing.T) {
 		wantKeys []regKey
 	}{
 		{
-			name:     "reg.exe 3.0 sample (samples/reg-query-regexe-v3.txt)",
+			name:     "reg.exe 3.0 sample (checks/testdata/samples/reg-query-regexe-v3.txt)",
 			in:       "! REG.EXE VERSION 3.0\n\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\n    DevicePath  REG_EXPAND_SZ   %SystemRoot%\\inf\n",
 			wantKeys: []regKey{{Path: `HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion`, Values: []regValue{{"DevicePath", "REG_EXPAND_SZ", `%SystemRoot%\inf`}}}},
 		},
 		{
-			name:     "reg.exe 3.0 <NO NAME> (samples/reg-query-regexe-v3-noname.txt)",
+			name:     "reg.exe 3.0 <NO NAME> (checks/testdata/samples/reg-query-regexe-v3-noname.txt)",
 			in:       "! REG.EXE VERSION 3.0\r\n\r\nHKEY_CURRENT_USER\\mailto\\shell\\open\\command\r\n    <NO NAME>   REG_EXPAND_SZ   \"%ProgramFiles%\\Outlook Express\\msimn.exe\" /mailurl:%1\r\n",
 			wantKeys: []regKey{{Path: `HKEY_CURRENT_USER\mailto\shell\open\command`, Values: []regValue{{"", "REG_EXPAND_SZ", `"%ProgramFiles%\Outlook Express\msimn.exe" /mailurl:%1`}}}},
 		},
@@ -216,7 +216,7 @@ func TestParseWMIDatetime(t *testing.T) {
 		wantUTC string
 		wantErr bool
 	}{
-		{"20011224113047.000000-480", "2001-12-24T19:30:47Z", false}, // samples/wmi-datetime-sample.txt
+		{"20011224113047.000000-480", "2001-12-24T19:30:47Z", false}, // checks/testdata/samples/wmi-datetime-sample.txt
 		{"20100615093000.375000+120", "2010-06-15T07:30:00.375Z", false},
 		{"20100615085501.000000-000", "2010-06-15T08:55:01Z", false},
 		{"20100615085501.000000+000", "2010-06-15T08:55:01Z", false},

@@ -2,7 +2,7 @@ package checks
 
 import "strings"
 
-// The marker lines around each section's raw output (DESIGN.md "checks"):
+// The marker lines around each section's raw output (docs/design.md §5.1):
 //
 //	##iisremedy-probe v1 begin <section>##
 //	<the command's raw output, unchanged>
@@ -20,7 +20,7 @@ type probeSection struct {
 	command string
 }
 
-// probeV1 is DESIGN.md's table; changing a command is a format change (bump the version).
+// probeV1 is the table in docs/design.md §5.2; changing a command is a format change (bump the version).
 var probeV1 = []probeSection{
 	{sectionHostname, `hostname`},
 	{sectionOS, `reg query "HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"`},

@@ -55,7 +55,7 @@ func (v regValue) number() (uint64, bool) {
 }
 
 // parseRegQuery parses reg query output: the reg.exe 3.0 layout of XP/2003 (a
-// "! REG.EXE VERSION 3.0" header, FACTS.md §5, samples/reg-query-regexe-v3*.txt) and the
+// "! REG.EXE VERSION 3.0" header, docs/facts.md §5.1, checks/testdata/samples/reg-query-regexe-v3*.txt) and the
 // later one without it; key lines start with HKEY_ (or a short root); value lines are
 // indented "name TYPE data" with tabs or runs of spaces between, so the REG_* type token is
 // the pivot: the name is what comes before it (names may hold spaces, <NO NAME> is the

@@ -77,7 +77,7 @@ func isPropertyName(s string) bool {
 // InsertionStrings={"DefaultAppPool","1234","ffffffff"}; elements may be unquoted
 // ({1,2}). A quoted element ends at a quote followed by a comma, the closing brace or the
 // end, so commas and quotes inside names survive. The rendering is [NC] unconfirmed on 2003
-// (FACTS.md §5); a value without braces is taken as a single element.
+// (docs/facts.md §5.3); a value without braces is taken as a single element.
 func parseWMIArray(s string) []string {
 	s = strings.TrimSpace(s)
 	if s == "" {

@@ -3,7 +3,7 @@ package playbooks
 import "strings"
 
 // languages maps Windows' three-letter language codes, as used in the SP2 installer file
-// names (WindowsServer2003-KB914961-SP2-x86-LLL.exe, FACTS.md §2.1), to the primary LCID of
+// names (WindowsServer2003-KB914961-SP2-x86-LLL.exe, docs/facts.md §2.1), to the primary LCID of
 // that language as printed in HKLM\SYSTEM\CurrentControlSet\Control\Nls\Language
 // InstallLanguage (four hex digits). The codes are Windows' own (GetLocaleInfo
 // LOCALE_SABBREVLANGNAME); which of them have an SP2 package is the catalogue's business.

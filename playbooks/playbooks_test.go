@@ -83,7 +83,7 @@ func TestEmbedded(t *testing.T) {
 	}
 }
 
-// TestEmbeddedUnconfirmedMarked keeps FACTS.md's rule: values the sources do not confirm
+// TestEmbeddedUnconfirmedMarked keeps the rule of docs/facts.md §0: values the sources do not confirm
 // carry a comment naming them unconfirmed.
 func TestEmbeddedUnconfirmedMarked(t *testing.T) {
 	t.Parallel()

@@ -1,10 +1,10 @@
 package playbooks
 
-// Verdict is the outcome of diagnosing one host, as DESIGN.md's verdict table names it.
+// Verdict is the outcome of diagnosing one host, as the verdict table in docs/design.md §5.4 names it.
 // The lab uses the same words to record what a correct diagnosis of each simulated host gives.
 type Verdict string
 
-// The verdicts, in the order of DESIGN.md's table.
+// The verdicts, in the order of the table in docs/design.md §5.4.
 const (
 	Affected      Verdict = "affected"
 	Mismatch      Verdict = "mismatch"

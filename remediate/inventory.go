@@ -12,7 +12,7 @@ import (
 	"unicode/utf8"
 )
 
-// Default WinRM 2.0 ports (FACTS.md §6).
+// Default WinRM 2.0 ports (docs/facts.md §6.1).
 const (
 	defaultHTTPPort  = 5985
 	defaultHTTPSPort = 5986

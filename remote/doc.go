@@ -6,5 +6,5 @@
 // through its own transports: HTTP Basic (HTTPS, or plain HTTP only when explicitly
 // allowed), and NTLM with message encryption on github.com/bodgit/ntlmssp, authenticated
 // once per TCP connection, with HTTP status codes checked and no fallback to unencrypted
-// messages (WINRM-PROTOCOL.md §1.7-1.8 lists the library transport's defects this avoids).
+// messages (docs/winrm-protocol.md §1.7-1.8 lists the library transport's defects this avoids).
 package remote

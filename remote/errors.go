@@ -69,7 +69,7 @@ var classSentinel = map[Class]error{
 	ClassCanceled:    ErrCanceled,
 }
 
-// WS-Management fault codes this package reacts to (WINRM-PROTOCOL.md §3).
+// WS-Management fault codes this package reacts to (docs/winrm-protocol.md §3.2).
 const (
 	CodeTimedOut          uint32 = 2150858793 // 0x80338029 w:TimedOut: Receive found no output in OperationTimeout
 	CodeShellNotFound     uint32 = 2150858843 // 0x8033805B w:InvalidSelectors: unknown or deleted shell

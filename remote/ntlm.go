@@ -23,7 +23,7 @@ import (
 	"github.com/bodgit/ntlmssp"
 )
 
-// NTLM message encryption framing (WINRM-PROTOCOL.md §1.7; MS-WSMV 2.2.9.1.1).
+// NTLM message encryption framing (docs/winrm-protocol.md §1.7; MS-WSMV 2.2.9.1.1).
 const (
 	encProtocol    = "application/HTTP-SPNEGO-session-encrypted"
 	encContentType = `multipart/encrypted;protocol="` + encProtocol + `";boundary="Encrypted Boundary"`

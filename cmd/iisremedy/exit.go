@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// exitCode is the process exit status; DESIGN.md fixes the values.
+// exitCode is the process exit status; docs/design.md §3.4 fixes the values.
 type exitCode int
 
 const (

@@ -14,7 +14,7 @@ import (
 	"testing"
 )
 
-// pywinrm is Debian's python3-winrm for /usr/bin/python3 (DESIGN.md, Conventions); CI installs it.
+// pywinrm is Debian's python3-winrm for /usr/bin/python3 (docs/design.md §10); CI installs it.
 const systemPython = "/usr/bin/python3"
 
 func requirePywinrm(t *testing.T) {

@@ -84,7 +84,7 @@ func writeTable(w io.Writer, reports []hostReport) error {
 	return nil
 }
 
-// summaryLine counts hosts per verdict, in the order of DESIGN.md's table.
+// summaryLine counts hosts per verdict, in the order of the table in docs/design.md §5.4.
 func summaryLine(reports []hostReport) string {
 	counts := map[playbooks.Verdict]int{}
 	for _, r := range reports {

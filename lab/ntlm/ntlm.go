@@ -47,7 +47,7 @@ const (
 	Flag56                      = 0x80000000
 )
 
-// ChallengeFlags are the flags of a CHALLENGE_MESSAGE to a client that asks for all of them (WINRM-PROTOCOL.md §5 item 1): bodgit/ntlmssp
+// ChallengeFlags are the flags of a CHALLENGE_MESSAGE to a client that asks for all of them (docs/winrm-protocol.md §5 item 1): bodgit/ntlmssp
 // adopts the server's flags, so SIGN, SEAL and KEY_EXCH must be here and DATAGRAM must not.
 const ChallengeFlags = FlagUnicode | FlagRequestTarget | FlagSign | FlagSeal | FlagNTLM | FlagAlwaysSign |
 	FlagExtendedSessionSecurity | FlagTargetInfo | FlagVersion | Flag128 | FlagKeyExch | Flag56

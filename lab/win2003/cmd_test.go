@@ -131,7 +131,7 @@ func TestBatchFile(t *testing.T) {
 
 func TestReg(t *testing.T) {
 	runCases(t, func() *Host { return testHost(t, nil) }, []cmdCase{
-		// samples/reg-query-regexe-v3.txt: header, blank line, key, 4-space-indented values.
+		// checks/testdata/samples/reg-query-regexe-v3.txt: header, blank line, key, 4-space-indented values.
 		{name: "query value", cmd: `reg query "HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Environment" /v PROCESSOR_ARCHITECTURE`,
 			wantOut: "! REG.EXE VERSION 3.0\r\n\r\nHKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Environment\r\n    PROCESSOR_ARCHITECTURE\tREG_SZ\tx86\r\n\r\n"},
 		{name: "query key with subkeys", cmd: `reg query "HKLM\SOFTWARE\Microsoft\Updates\Windows Server 2003\SP3"`,
@@ -308,7 +308,7 @@ func TestIisresetIisapp(t *testing.T) {
 	if out, _, rc := run(h, "iisreset /status", ""); out != "Status for IIS Admin Service ( IISADMIN ) : Running\r\nStatus for World Wide Web Publishing Service ( W3SVC ) : Running\r\n" || rc != 0 {
 		t.Errorf("iisreset /status: %q %d", out, rc)
 	}
-	// Texts and exit codes from IIsApp.vbs's source (FACTS.md §4.2).
+	// Texts and exit codes from IIsApp.vbs's source (docs/facts.md §4.2).
 	iisapp := `cscript //nologo C:\WINDOWS\system32\iisapp.vbs`
 	for _, c := range []struct {
 		args, want string
@@ -333,7 +333,7 @@ func TestIisresetIisapp(t *testing.T) {
 	pid := strconv.Itoa(h.pools[0].workerPID)
 	h.mu.Unlock()
 	for _, c := range []struct{ args, want string }{
-		{"", "W3WP.exe PID: " + pid + "   AppPoolId: DefaultAppPool\r\n"}, // samples/iisapp-vbs-output.txt
+		{"", "W3WP.exe PID: " + pid + "   AppPoolId: DefaultAppPool\r\n"}, // the capture in docs/facts.md §4.2
 		{" /a DefaultAppPool", "The following W3WP.exe processes are serving AppPool: DefaultAppPool\r\nW3WP.exe PID: " + pid + "\r\n"},
 		{" /p " + pid, "W3WP.exe PID: " + pid + "   AppPoolId: DefaultAppPool\r\n"},
 		{" /p " + pid + " /r", "Connecting to server ...Done.\r\nApplication pool 'DefaultAppPool' recycled successfully.\r\n"}, // the sample
@@ -359,15 +359,15 @@ func TestIisresetIisapp(t *testing.T) {
 }
 
 func TestFormatsAgainstSamples(t *testing.T) {
-	// samples/wmi-datetime-sample.txt
+	// checks/testdata/samples/wmi-datetime-sample.txt
 	if got := WMIDateTime(time.Date(2001, 12, 24, 11, 30, 47, 0, time.FixedZone("", -480*60))); got != "20011224113047.000000-480" {
 		t.Errorf("WMIDateTime = %s", got)
 	}
-	// FACTS.md §3: insertion strings {pool, pid, exit code without 0x}
+	// docs/facts.md §3.3: insertion strings {pool, pid, exit code without 0x}
 	if got := FormatInsertionStrings([]string{"DefaultAppPool", "1234", "ffffffff"}); got != `{"DefaultAppPool","1234","ffffffff"}` {
 		t.Errorf("FormatInsertionStrings = %s", got)
 	}
-	// samples/w3svc-1009-event-kb982666.txt (one line) and FACTS.md §3's 1002 template
+	// checks/testdata/samples/w3svc-1009-event-kb982666.txt (one line) and docs/facts.md §3.2's 1002 template
 	h := testHost(t, nil)
 	h.Request(80)
 	pid := h.Events("W3SVC")[0].Strings[1]
@@ -495,8 +495,8 @@ func TestNoInternalErrors(t *testing.T) {
 	}
 }
 
-// repoSample reads a saved real output from checks/testdata/samples (copies of the project's
-// samples/), without its provenance comment lines, with LF line ends.
+// repoSample reads a saved real output from checks/testdata/samples,
+// without its provenance comment lines, with LF line ends.
 func repoSample(t *testing.T, name string) []string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "checks", "testdata", "samples", name))

@@ -240,7 +240,7 @@ func TestDynamicsInstallerFailsOnShortDisk(t *testing.T) {
 	if rc := installViaTask(t, run, installer); rc != "1603" {
 		t.Errorf("installer exit code %s, want 1603", rc)
 	}
-	// the three lines of samples/svcpack-log-sp2-failure.txt, each ending a log line
+	// the three lines of the failure sample in docs/facts.md §2.3, each ending a log line
 	log, _, _ := run(t, `type C:\WINDOWS\svcpack.log`, nil)
 	for _, l := range []string{"Service Pack 2 Setup canceled.", "Update.exe extended error code = 0xf00d", "Update.exe return code was masked to 0x643 for MSI custom action compliance."} {
 		if !strings.Contains(log, ": "+l+"\r\n") {

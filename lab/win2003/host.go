@@ -3,7 +3,7 @@
 // scheduled tasks, boot time and disk, and a small cmd.exe with the programs iisremedy's probe and
 // remediation use (reg, wmic, sc, net, schtasks, shutdown, tasklist, hostname, findstr, ping,
 // certutil, iisreset, iisapp.vbs, the SP2 installer and the scripts iisremedy writes). Output
-// formats follow FACTS.md and samples/ (the project's reference material) or the source a comment
+// formats follow docs/facts.md (the project's reference notes) or the source a comment
 // names; where no source settles a format the comment says "unconfirmed" ([NC]) or "inferred" ([I]),
 // and the choices that matter to parsers are package variables.
 //
@@ -60,17 +60,17 @@ import (
 	"github.com/iisremedy/iisremedy/playbooks"
 )
 
-// Versions of the IIS 6 files at each Windows Server 2003 level (FACTS.md §0).
+// Versions of the IIS 6 files at each Windows Server 2003 level (docs/facts.md §1.2).
 const (
 	VersionRTM = "6.0.3790.0"
 	VersionSP1 = "6.0.3790.1830"
 	VersionSP2 = "6.0.3790.3959"
-	// VersionKB982666 is w3core.dll and w3dt.dll after KB982666 [P] (FACTS.md §0).
+	// VersionKB982666 is w3core.dll and w3dt.dll after KB982666 [P] (docs/facts.md §1.2).
 	VersionKB982666 = "6.0.3790.4693"
 )
 
 // VersionKB973917 is w3core.dll after KB973917: unconfirmed, a placeholder that the kb973917
-// playbook shares (FACTS.md §1.2: the KB973917 file table was not reachable).
+// playbook shares (docs/facts.md §1.2: the KB973917 file table was not reachable).
 var VersionKB973917 = "6.0.3790.4614"
 
 // Options configures a host. The zero value of every field has a default.
@@ -84,7 +84,7 @@ type Options struct {
 
 	// BootDuration is the simulated time from power-off to a running host (0 = 3 minutes).
 	BootDuration time.Duration
-	// InstallDuration is the simulated run time of the SP2 installer (0 = 25 minutes, [NC] FACTS.md §2).
+	// InstallDuration is the simulated run time of the SP2 installer (0 = 25 minutes, [NC] docs/facts.md §2.4).
 	InstallDuration time.Duration
 	// RequestInterval is the simulated interval of the background request trickle per pool
 	// (0 = 1 minute; negative = no background requests).

@@ -9,8 +9,8 @@ import (
 // The IIS 6 dynamics, computed lazily: a started pool starts a worker process at its first request
 // (background trickle or an explicit local request). With the trigger's w3core.dll and an iisutil.dll
 // below the SP2 level, or on an other-cause host, every worker dies at start with exit code
-// ffffffff (W3SVC 1009, FACTS.md §3); MaxCrashes of them within Interval make Rapid-Fail
-// Protection disable the pool (1002, AppPoolState 4; FACTS.md §4.1).
+// ffffffff (W3SVC 1009, docs/facts.md §3.3); MaxCrashes of them within Interval make Rapid-Fail
+// Protection disable the pool (1002, AppPoolState 4; docs/facts.md §4.1).
 
 type pool struct {
 	name       string
@@ -32,7 +32,7 @@ type site struct {
 	state    int    // ServerState: 2 started, 4 stopped
 }
 
-// ExitCodeCrash is the exit code of a worker that dies at start (FACTS.md §3), as 1009's %3.
+// ExitCodeCrash is the exit code of a worker that dies at start (docs/facts.md §3.3), as 1009's %3.
 const ExitCodeCrash = "ffffffff"
 
 // cmpVersion compares dotted versions numerically; "" sorts lowest.

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// The lab's SP2 installer is synthetic: its file name is the real one (FACTS.md §2.1), its bytes
+// The lab's SP2 installer is synthetic: its file name is the real one (docs/facts.md §2.1), its bytes
 // are generated from the name, so tests and staging can produce a matching file without storing it.
 // The real installer's size (about 350 MB) and hash are not used.
 
@@ -24,7 +24,7 @@ var InstallerDiskNeeded int64 = 1200 << 20
 var langCodes = map[string]string{"0409": "ENU", "0C0A": "ESN"}
 
 // InstallerName is the SP2 installer's file name for an architecture ("x86", "AMD64") and an install
-// language ("0409", "0C0A") (FACTS.md §0).
+// language ("0409", "0C0A") (docs/facts.md §2.1).
 func InstallerName(arch, lang string) string {
 	code := langCodes[strings.ToUpper(lang)]
 	if code == "" {
@@ -153,8 +153,8 @@ func (p *proc) runInstaller(path string, args []string, out, errw *stream) int {
 			finish()
 			return 1
 		}
-		// The reason lines are the lab's wording [NC]; the other three are
-		// samples/svcpack-log-sp2-failure.txt.
+		// The reason lines are the lab's wording [NC]; the other three are from
+		// the failure sample in docs/facts.md §2.3.
 		reason := fmt.Sprintf("There is not enough disk space on %s\\ to complete the installation.", h.spec.SystemRoot[:2])
 		if !langOK {
 			reason = "The language of this Service Pack does not match the language of the installed operating system." // [NC]
@@ -168,7 +168,7 @@ func (p *proc) runInstaller(path string, args []string, out, errw *stream) int {
 		})
 		h.installing = false
 		h.mu.Unlock()
-		return 1603 // samples/svcpack-log-sp2-failure.txt
+		return 1603 // the failure sample in docs/facts.md §2.3
 	}
 	if !h.clock.Sleep(p.ctx, h.opts.InstallDuration) {
 		finish()

@@ -8,7 +8,7 @@ import (
 )
 
 // progShutdown implements shutdown.exe of Server 2003: /r /s /a /f /t 0-600 /d [p:]xx:yy /c "comment"
-// (FACTS.md §5).
+// (docs/facts.md §5.6).
 func progShutdown(p *proc, _ string, args []string, _ string, out, errw *stream) int {
 	h := p.h
 	restart, shutdown, abort := false, false, false
@@ -96,7 +96,7 @@ func progShutdown(p *proc, _ string, args []string, _ string, out, errw *stream)
 	return 0
 }
 
-// shutdownReason parses /d [u][p]:xx:yy (major below 256, minor below 65536; FACTS.md §5, ss64)
+// shutdownReason parses /d [u][p]:xx:yy (major below 256, minor below 65536; docs/facts.md §5.6, ss64)
 // into the reason code event 1074 shows: the planned flag 0x80000000, the user-defined flag
 // 0x40000000, major<<16 | minor (SHTDN_REASON_* layout).
 func shutdownReason(s string) (uint32, bool) {

@@ -350,7 +350,7 @@ func readYes(r io.Reader) bool {
 	return n == 1 && (b[0] == 'y' || b[0] == 'Y')
 }
 
-// regQueryLocked renders reg.exe 3.0 output (FACTS.md §5, samples/reg-query-regexe-v3*.txt).
+// regQueryLocked renders reg.exe 3.0 output (docs/facts.md §5.1, checks/testdata/samples/reg-query-regexe-v3*.txt).
 func (h *Host) regQueryLocked(sb *strings.Builder, keyPath string, valName *string, recurse bool) int {
 	k := h.reg.key(keyPath)
 	if k == nil {
@@ -396,7 +396,7 @@ var scStates = map[int]string{1: "STOPPED", 2: "START_PENDING", 3: "STOP_PENDING
 
 // ScTrailingBlanks ends sc's TYPE line with two blanks and its STATE line with one, as captures of
 // later Windows show (e.g. "TYPE               : 20  WIN32_SHARE_PROCESS  "). Unconfirmed for
-// Server 2003 (FACTS.md §5 has no sc sample); parsers must accept both.
+// Server 2003 (docs/facts.md §5.4 has no sc sample); parsers must accept both.
 var ScTrailingBlanks = true
 
 func (h *Host) scBlock(l *locale, typed string, s *service, state int, display bool, pid bool) string {
@@ -881,7 +881,7 @@ func progPing(p *proc, _ string, args []string, _ string, out, errw *stream) int
 
 // ---------- certutil ----------
 
-// CertutilHashfile makes `certutil -hashfile` available. FACTS.md §5: not confirmed on Server 2003,
+// CertutilHashfile makes `certutil -hashfile` available. docs/facts.md §5.10: not confirmed on Server 2003,
 // so it is off (certutil rejects the verb).
 var CertutilHashfile = false
 
@@ -1002,9 +1002,9 @@ func progIisreset(p *proc, _ string, args []string, _ string, out, errw *stream)
 }
 
 // iisapp runs %SystemRoot%\system32\iisapp.vbs. Texts, branches and exit codes follow the
-// script's source (Microsoft's IIsApp.vbs, copy in repo mmessano/VisualBasic, FACTS.md §4.2): the
+// script's source (Microsoft's IIsApp.vbs, copy in repo mmessano/VisualBasic, docs/facts.md §4.2): the
 // exit code is the script's result, an HRESULT where the script quits with Err.Number. The
-// "Connecting to server ...Done." line before a recycle is from samples/iisapp-vbs-output.txt.
+// "Connecting to server ...Done." line before a recycle is from the capture in docs/facts.md §4.2.
 // Unknown switches are ignored (the script's own "Invalid switch" text is not modelled).
 func (p *proc) iisapp(args []string, out *stream) int {
 	var pool, pid string

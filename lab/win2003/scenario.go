@@ -16,7 +16,7 @@ type scenario struct {
 	build   func(s *Spec, r *rand.Rand)
 }
 
-// mismatched sets IIS files from the original media on an SP2 OS (DESIGN.md "The problem").
+// mismatched sets IIS files from the original media on an SP2 OS (docs/design.md §1).
 func mismatched(s *Spec, r *rand.Rand) {
 	s.IISLevel = VersionSP1
 	if r.IntN(3) == 0 {
@@ -53,7 +53,7 @@ var scenarios = map[string]scenario{
 	"other-cause": {playbooks.OtherCause, 5, func(s *Spec, r *rand.Rand) { withTrigger(s, "KB982666"); s.OtherCause = true }},
 	"healthy": {playbooks.Healthy, 28, func(s *Spec, r *rand.Rand) {
 		withTrigger(s, "KB982666")
-		// post-SP2 versions seen on a real host (FACTS.md §0)
+		// post-SP2 versions seen on a real host (docs/facts.md §1.2)
 		s.Overrides["asp.dll"] = "6.0.3790.4735"
 		s.Overrides["infocomm.dll"] = "6.0.3790.4215"
 	}},

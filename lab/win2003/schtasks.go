@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// schtasks.exe of Server 2003 (FACTS.md §5) and the tasks it schedules: ONCE tasks armed on the
+// schtasks.exe of Server 2003 (docs/facts.md §5.5) and the tasks it schedules: ONCE tasks armed on the
 // clock, run as SYSTEM in their own goroutine, killed by /end or a power-off.
 
 type task struct {
@@ -45,15 +45,15 @@ func (h *Host) armTaskLocked(t *task) {
 }
 
 // SchtasksAcceptHHMM lets /st take HH:MM as well as the HH:MM:SS that Server 2003 documents
-// ([NC] FACTS.md §5).
+// ([NC] docs/facts.md §5.5).
 var SchtasksAcceptHHMM = false
 
 // vistaSwitches are schtasks switches that Windows Vista added; Server 2003 rejects them
-// (FACTS.md §5).
+// (docs/facts.md §5.5).
 var vistaSwitches = map[string]bool{"/rl": true, "/xml": true, "/v1": true, "/np": true, "/delay": true, "/hresult": true, "/ec": true}
 
 func progSchtasks(p *proc, _ string, args []string, _ string, out, errw *stream) int {
-	// The verb is optional for a query: `schtasks [/query] [/fo ...] [/nh] [/v]` (FACTS.md §5).
+	// The verb is optional for a query: `schtasks [/query] [/fo ...] [/nh] [/v]` (docs/facts.md §5.5).
 	op := "/query"
 	if len(args) > 0 {
 		switch v := strings.ToLower(args[0]); v {
@@ -168,7 +168,7 @@ func progSchtasks(p *proc, _ string, args []string, _ string, out, errw *stream)
 	case "/query":
 		for k := range opts {
 			if k != "/fo" && k != "/s" && k != "/u" && k != "/p" {
-				// Server 2003's /query has no /tn (FACTS.md §5)
+				// Server 2003's /query has no /tn (docs/facts.md §5.5)
 				p.write(errw, fmt.Sprintf("ERROR: Invalid argument/option - '%s'.\r\nType \"SCHTASKS /QUERY /?\" for usage.\r\n", k))
 				return 1
 			}

@@ -29,7 +29,7 @@ func iisFiles() []string {
 	return append(append([]string(nil), coreFiles...), otherIISFiles...)
 }
 
-// oldFiles stay older on healthy SP2 hosts (FACTS.md §0, seed/ comments) and never count.
+// oldFiles stay older on healthy SP2 hosts (docs/facts.md §1.2) and never count.
 var oldFiles = map[string]string{
 	"seos.dll": "6.0.3790.0", "aqadmin.dll": "6.0.3790.0", "iisclex4.dll": "6.0.3790.0",
 	"nntpsnap.dll": "6.0.3728.0", "smtpsnap.dll": "6.0.3728.0",

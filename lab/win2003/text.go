@@ -34,10 +34,10 @@ var locales = map[string]*locale{
 			"regok":          "The operation completed successfully",                                      // no period in reg.exe 3.0 [I]
 			"noinstances":    "No Instance(s) Available.",
 			"wmicbanner":     "Please wait while WMIC is being installed.",
-			// W3SVC 1009 as rendered in samples/w3svc-1009-event-*.txt; the TechNet template in
-			// FACTS.md §3 lacks the space in "was '0x%3'", a glitch of that copy.
+			// W3SVC 1009 as rendered in checks/testdata/samples/w3svc-1009-event-*.txt; the TechNet template in
+			// docs/facts.md §3.2 lacks the space in "was '0x%3'", a glitch of that copy.
 			"1009": "A process serving application pool '%1' terminated unexpectedly. The process id was '%2'. The process exit code was '0x%3'.",
-			// W3SVC 1002 as the TechNet template in FACTS.md §3 spells it. Unconfirmed: IIS 7's
+			// W3SVC 1002 as the TechNet template in docs/facts.md §3.2 spells it. Unconfirmed: IIS 7's
 			// WAS 5002 reads "process(es)" (learn.microsoft.com dd364088), and the same TechNet
 			// copy has other spacing glitches ("aping", "was'0x%3'").
 			"1002":            "Application pool '%1' is being automatically disabled due to a series of failures in the process (es) serving that application pool.",

@@ -11,7 +11,7 @@ import (
 // wmic: aliases os, datafile, logicaldisk, ntevent, qfe, service, process and the classes of
 // root\MicrosoftIISv2; get (list, table, csv formats), call Start/Stop/Recycle, where clauses.
 
-// WmicLineEnd ends every line wmic prints. FACTS.md §5 [NC]: "\r\r\n" (a CRLF written through a
+// WmicLineEnd ends every line wmic prints. docs/facts.md §5.3 [NC]: "\r\r\n" (a CRLF written through a
 // text-mode stream) is what scripts report; parsers accept either.
 var WmicLineEnd = "\r\r\n"
 
@@ -20,7 +20,7 @@ var WmicLineEnd = "\r\r\n"
 var WmicPipeUsesOEM = false
 
 // FormatInsertionStrings renders a string array as wmic prints it, e.g.
-// {"DefaultAppPool","1234","ffffffff"}. Unconfirmed (FACTS.md §3/§5).
+// {"DefaultAppPool","1234","ffffffff"}. Unconfirmed (docs/facts.md §3.3, §5.3).
 func FormatInsertionStrings(a []string) string {
 	var sb strings.Builder
 	sb.WriteByte('{')
@@ -35,7 +35,7 @@ func FormatInsertionStrings(a []string) string {
 }
 
 // WMIDateTime formats t as a CIM datetime, yyyymmddHHMMSS.ffffff±UUU with the offset in minutes
-// (FACTS.md §5, samples/wmi-datetime-sample.txt).
+// (docs/facts.md §5.2, checks/testdata/samples/wmi-datetime-sample.txt).
 func WMIDateTime(t time.Time) string {
 	_, off := t.Zone()
 	m := off / 60
@@ -112,7 +112,7 @@ func progWmic(p *proc, _ string, args []string, _ string, out, errw *stream) int
 			format = strings.ToLower(args[i][len("/format:"):])
 		}
 	}
-	// the first-run banner (FACTS.md §5)
+	// the first-run banner (docs/facts.md §5.3)
 	h.mu.Lock()
 	first := !h.wmicInstalled
 	h.wmicInstalled = true
@@ -476,7 +476,7 @@ func (h *Host) datafileObjsLocked() []*wmiObj {
 	var out []*wmiObj
 	for _, k := range sortedKeys(h.fs.files) {
 		f := h.fs.files[k]
-		name := strings.ToLower(f.path) // CIM_DataFile names are lower case (FACTS.md/DESIGN.md)
+		name := strings.ToLower(f.path) // CIM_DataFile names are lower case (docs/facts.md §5.3)
 		i := strings.LastIndex(name, `\`)
 		dir, base := name[2:i+1], name[i+1:]
 		fileName, ext := base, ""

@@ -49,7 +49,7 @@ func (s *Server) offers(scheme string) bool {
 }
 
 // unauthorized writes Windows' 401: empty body, one WWW-Authenticate line per offered scheme
-// (WINRM-PROTOCOL.md §7 HTTP layer; bodgit matches each line exactly, §1.7).
+// (docs/winrm-protocol.md §7.1; bodgit matches each line exactly, §1.7).
 func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, why string) {
 	s.c.unauthorized.Add(1)
 	s.logf("wsman: 401 %s: %s", r.RemoteAddr, why)
@@ -64,7 +64,7 @@ func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, why string
 }
 
 // encryptionRequired: on plain HTTP Windows refuses unencrypted messages unless AllowUnencrypted
-// (jborean93 in hashicorp/packer#6205, WINRM-PROTOCOL.md §1.7).
+// (jborean93 in hashicorp/packer#6205, docs/winrm-protocol.md §1.7).
 func (s *Server) encryptionRequired(r *http.Request) bool { return r.TLS == nil && !s.AllowUnencrypted }
 
 // authenticate checks the request's credentials. It returns nil after writing a 401 or an
@@ -113,7 +113,7 @@ func (s *Server) basic(w http.ResponseWriter, r *http.Request, token string, bod
 }
 
 // certificateAuthz is the literal Authorization header of client-certificate authentication
-// (masterzen ClientAuthRequest, WINRM-PROTOCOL.md §1.7 and §7 Auth).
+// (masterzen ClientAuthRequest, docs/winrm-protocol.md §1.7 and §7.2).
 const certificateAuthz = "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"
 
 // certificate accepts a request over TLS that presented a client certificate. Any certificate maps
@@ -137,7 +137,7 @@ func (s *Server) ntlmConfig() ntlm.Config {
 	}}
 }
 
-// ntlmStep handles a raw NTLMSSP token under Negotiate or NTLM (WINRM-PROTOCOL.md §5 item 8).
+// ntlmStep handles a raw NTLMSSP token under Negotiate or NTLM (docs/winrm-protocol.md §5 item 8).
 // A NEGOTIATE_MESSAGE starts a fresh handshake even on an authenticated connection (§5 item 7).
 func (s *Server) ntlmStep(w http.ResponseWriter, r *http.Request, scheme, token string, body []byte) *authResult {
 	tok, err := base64.StdEncoding.DecodeString(strings.TrimSpace(token))
@@ -193,7 +193,7 @@ func (s *Server) connectionAuth(w http.ResponseWriter, r *http.Request, body []b
 	}
 	if len(body) == 0 && !s.EmptyPostOK {
 		// masterzen's Encryption posts an empty body anonymously before every message and needs a
-		// 401 to start its new handshake (WINRM-PROTOCOL.md §1.7, an inference for Windows).
+		// 401 to start its new handshake (docs/winrm-protocol.md §1.7, an inference for Windows).
 		cs.reset()
 		s.unauthorized(w, r, "anonymous empty post")
 		return nil
@@ -232,7 +232,7 @@ func (s *Server) authedBody(w http.ResponseWriter, r *http.Request, cs *connStat
 	return &authResult{user: cs.user, body: body}
 }
 
-// Message encryption framing, WINRM-PROTOCOL.md §1.7 (masterzen encryption.go, bodgit http/mime.go).
+// Message encryption framing, docs/winrm-protocol.md §1.7 (masterzen encryption.go, bodgit http/mime.go).
 const (
 	mimeBoundary = "--Encrypted Boundary"
 	encProtocol  = "application/HTTP-SPNEGO-session-encrypted"

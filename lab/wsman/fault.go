@@ -2,7 +2,7 @@ package wsman
 
 import "fmt"
 
-// fault is a WS-Management fault as Windows sends it (WINRM-PROTOCOL.md §3, general shape).
+// fault is a WS-Management fault as Windows sends it (docs/winrm-protocol.md §3.1).
 type fault struct {
 	status  int    // HTTP status; every Windows fault seen so far is a 500
 	code    string // s:Sender or s:Receiver
@@ -15,12 +15,12 @@ type fault struct {
 
 // Texts are en-US Windows strings; the trailing spaces are Windows' own.
 const (
-	// samples/soap/masterzen_receive_fault_timedout_500.xml (two trailing spaces). masterzen/winrm
-	// retries only when the error text contains "OperationTimeout" (WINRM-PROTOCOL.md §1.4).
+	// testdata/soap/masterzen_receive_fault_timedout_500.xml (two trailing spaces). masterzen/winrm
+	// retries only when the error text contains "OperationTimeout" (docs/winrm-protocol.md §1.4).
 	textTimedOut = "The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  "
-	// samples/soap/pywinrm_delete_fault_shell_not_found_500.xml (line breaks of the pretty-printed sample removed).
+	// testdata/soap/pywinrm_delete_fault_shell_not_found_500.xml (line breaks of the pretty-printed sample removed).
 	textInvalidSelectors = "The WS-Management service cannot process the request because the request contained invalid selectors for the resource. "
-	// samples/soap/rubywinrm_create_fault_quota_maxshellsperuser_wmierror.xml s:Reason.
+	// testdata/soap/rubywinrm_create_fault_quota_maxshellsperuser_wmierror.xml s:Reason.
 	textShellQuota = "The WS-Management service cannot process the request. The maximum number of concurrent shells for this user has been exceeded. Close existing shells or raise the quota for this user. "
 )
 
@@ -38,7 +38,7 @@ func faultShellNotFound(id string) *fault {
 }
 
 // faultShellQuota: MaxShellsPerUser exceeded. Code 2150859173 and the numbered message come from
-// samples/soap/rubywinrm_create_fault_quota_maxshellsperuser_wmierror.xml (p:Message); that sample carries
+// testdata/soap/rubywinrm_create_fault_quota_maxshellsperuser_wmierror.xml (p:Message); that sample carries
 // an MSFT_WmiError detail (newer Windows), here it is put in an f:WSManFault like the other faults (unconfirmed
 // for WinRM 2.0).
 func faultShellQuota(max int) *fault {
@@ -47,13 +47,13 @@ func faultShellQuota(max int) *fault {
 }
 
 // faultOperationQuota: MaxConcurrentOperationsPerUser exceeded; 2150859174 and the text from
-// WINRM-PROTOCOL.md §3 (masterzen/winrm#129, WinRb/winrm-fs#15); the w:QuotaLimit subcode is an inference.
+// docs/winrm-protocol.md §3.2 (masterzen/winrm#129, WinRb/winrm-fs#15); the w:QuotaLimit subcode is an inference.
 func faultOperationQuota(max int) *fault {
 	msg := fmt.Sprintf("The WS-Management service cannot process the request. This user is allowed a maximum number of %d concurrent operations, which has been exceeded. Close existing operations for this user, or raise the quota for this user. ", max)
 	return &fault{status: 500, code: "s:Sender", subcode: "w:QuotaLimit", reason: msg, wsman: "2150859174", message: msg}
 }
 
-// faultAccessDenied: 2147942405, s:Receiver, w:InternalError, HTTP 500 (WINRM-PROTOCOL.md §3, from the
+// faultAccessDenied: 2147942405, s:Receiver, w:InternalError, HTTP 500 (docs/winrm-protocol.md §3.2, from the
 // pywinrm error data quoted in wazuh/wazuh-ansible#581; no full XML capture exists).
 func faultAccessDenied() *fault {
 	return &fault{status: 500, code: "s:Receiver", subcode: "w:InternalError", reason: "Access is denied. ",
@@ -79,13 +79,13 @@ func faultActionNotSupported(action string) *fault {
 	return &fault{status: 500, code: "s:Sender", subcode: "a:ActionNotSupported", reason: msg, wsman: "2150858757", message: msg}
 }
 
-// faultSchema answers a request we cannot parse (w:SchemaValidationError 2150858817, WINRM-PROTOCOL.md §3).
+// faultSchema answers a request we cannot parse (w:SchemaValidationError 2150858817, docs/winrm-protocol.md §3.2).
 func faultSchema() *fault {
 	msg := "The SOAP XML in the message does not match the corresponding XML schema definition. Change the XML and retry. "
 	return &fault{status: 500, code: "s:Sender", subcode: "w:SchemaValidationError", reason: msg, wsman: "2150858817", message: msg}
 }
 
-// render builds the fault document (shape of samples/soap/masterzen_receive_fault_timedout_500.xml).
+// render builds the fault document (shape of testdata/soap/masterzen_receive_fault_timedout_500.xml).
 func (f *fault) render(relatesTo, machine string) []byte {
 	body := `<s:Fault><s:Code><s:Value>` + f.code + `</s:Value><s:Subcode><s:Value>` + f.subcode +
 		`</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">` + esc(f.reason) + `</s:Text></s:Reason><s:Detail>`
@@ -101,7 +101,7 @@ func (f *fault) render(relatesTo, machine string) []byte {
 }
 
 // mustUnderstandFault renders s:MustUnderstand with the s:NotUnderstood header block
-// (samples/soap/pywinrm_fault_mustunderstand_500.xml; its reason text was edited by the sample's
+// (testdata/soap/pywinrm_fault_mustunderstand_500.xml; its reason text was edited by the sample's
 // authors, the text here is unconfirmed).
 func mustUnderstandFault(relatesTo string, n *node) []byte {
 	hdr := `<s:NotUnderstood qname="q:` + esc(n.local) + `" xmlns:q="` + esc(n.space) + `"/>`

@@ -34,7 +34,7 @@ func TestStdin1MiBThroughFindstr(t *testing.T) {
 	_, _ = rand.Read(input)
 
 	// masterzen's Send chunk is EnvelopeSize-1000 raw bytes; 100 KiB keeps the base64 envelope under
-	// the server's 150 KB (WINRM-PROTOCOL.md §1.6, §6).
+	// the server's 150 KB (docs/winrm-protocol.md §1.6, §6).
 	params := winrm.NewParameters("PT60S", "en-US", 100*1024)
 	c := mzClient(t, host, port, "Administrator", "Passw0rd!", params)
 	var stdout, stderr bytes.Buffer
@@ -281,7 +281,7 @@ func TestDroppedConnectionAndInjected500(t *testing.T) {
 	c := mzClient(t, host, port, "Administrator", "Passw0rd!", nil)
 	var out, errb bytes.Buffer
 	code, err := c.RunWithContext(context.Background(), "echo x", &out, &errb)
-	if err == nil || code != 16001 { // masterzen maps EOF to 16001 (WINRM-PROTOCOL.md §1.4)
+	if err == nil || code != 16001 { // masterzen maps EOF to 16001 (docs/winrm-protocol.md §1.4)
 		t.Errorf("drop: code %d err %v", code, err)
 	}
 	if st := srv.Stats(); st.Dropped != 1 {

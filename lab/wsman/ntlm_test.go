@@ -135,7 +135,7 @@ func bodgitSession(t *testing.T, url, user, domain, password string) (*http.Clie
 	return hc, nc, resp.StatusCode
 }
 
-// frame builds the multipart/encrypted body of WINRM-PROTOCOL.md §1.7 around a bodgit-sealed message.
+// frame builds the multipart/encrypted body of docs/winrm-protocol.md §1.7 around a bodgit-sealed message.
 func frame(t *testing.T, nc *ntlmssp.Client, plain []byte, tamper bool) *bytes.Buffer {
 	t.Helper()
 	sealed, sig, err := nc.SecuritySession().Wrap(plain)

@@ -154,7 +154,7 @@ func (s *Server) commandOf(req *request, id string) (*shell, *command, *fault) {
 }
 
 // command starts rsp:Command with its rsp:Arguments joined by spaces (CDATA or escaped text,
-// WINRM-PROTOCOL.md §1.2).
+// docs/winrm-protocol.md §1.2).
 func (s *Server) command(req *request) (string, *fault) {
 	sh := s.shell(req.shellID)
 	if sh == nil {
@@ -201,7 +201,7 @@ func (s *Server) send(req *request) (string, *fault) {
 			c.stdin.Close()
 		}
 	}
-	return `<rsp:SendResponse/>`, nil // samples/soap/pywinrm_send_response.xml
+	return `<rsp:SendResponse/>`, nil // testdata/soap/pywinrm_send_response.xml
 }
 
 // receive long-polls for output. An empty reply with no fault means the client went away.
@@ -215,7 +215,7 @@ func (s *Server) receive(r *http.Request, req *request) (string, *fault) {
 		return "", f
 	}
 	// Raw bytes that fit the client's MaxEnvelopeSize once base64-encoded, leaving 2 KiB for the
-	// envelope (WINRM-PROTOCOL.md §3 "Envelope sizes": Windows spreads output over several replies).
+	// envelope (docs/winrm-protocol.md §3.3 "Envelope sizes": Windows spreads output over several replies).
 	env := req.maxEnvelope
 	if env <= 0 {
 		env = 153600
@@ -238,7 +238,7 @@ func (s *Server) receive(r *http.Request, req *request) (string, *fault) {
 }
 
 // signal handles terminate (and ctrl_c the same way); it succeeds after Done too, since
-// masterzen always sends it (WINRM-PROTOCOL.md §1.6, §7).
+// masterzen always sends it (docs/winrm-protocol.md §1.6, §7.3).
 func (s *Server) signal(r *http.Request, req *request) (string, *fault) {
 	if req.body == nil || req.body.local != "Signal" {
 		return "", faultSchema()
@@ -252,5 +252,5 @@ func (s *Server) signal(r *http.Request, req *request) (string, *fault) {
 	case <-c.finished:
 	case <-r.Context().Done():
 	}
-	return `<rsp:SignalResponse/>`, nil // samples/soap/pywinrm_signal_response.xml
+	return `<rsp:SignalResponse/>`, nil // testdata/soap/pywinrm_signal_response.xml
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/masterzen/winrm"
 )
 
-// testdata/soap holds the project's samples/soap: Windows replies from public client test suites,
-// line 1 = provenance comment, then the payload byte for byte (see its README.md).
+// testdata/soap holds Windows replies from public client test suites,
+// line 1 = provenance comment, then the payload byte for byte (docs/winrm-protocol.md §2.1).
 func sample(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "soap", name+".xml"))

@@ -3,8 +3,8 @@
 // with Windows' reply shapes and faults, Basic and NTLM authentication with WinRM message
 // encryption, HTTPS profiles and fault injection. Its zero value is ready for use.
 //
-// The wire formats follow WINRM-PROTOCOL.md and the captured replies in samples/soap (copied to
-// testdata/soap); comments cite the section or sample for each Windows-specific detail.
+// The wire formats follow docs/winrm-protocol.md and the captured replies in
+// testdata/soap; comments cite the section or sample for each Windows-specific detail.
 package wsman
 
 import (
@@ -34,13 +34,13 @@ type Server struct {
 	Domain string
 	// Auth lists the offered schemes: "negotiate" (NTLM under Negotiate and NTLM), "basic" and
 	// "certificate" (HTTPS client certificate, any certificate maps to User). nil = negotiate only,
-	// like a default WinRM 2.0 (WINRM-PROTOCOL.md §7 Auth).
+	// like a default WinRM 2.0 (docs/winrm-protocol.md §7.2).
 	Auth []string
 	// AllowUnencrypted false = as Windows' default: on plain HTTP, Basic and unsealed NTLM requests get 401.
 	AllowUnencrypted bool
 	// EmptyPostOK true answers an anonymous empty POST on an NTLM-authenticated connection with 200.
 	// false (default) answers 401, which masterzen's Encryption transport needs to re-handshake
-	// (WINRM-PROTOCOL.md §1.7; Windows' behaviour here is an inference).
+	// (docs/winrm-protocol.md §1.7; Windows' behaviour here is an inference).
 	EmptyPostOK bool
 
 	// MaxEnvelopeSizeKB bounds request bodies (0 = 150, WinRM 2.0); larger bodies get 413 (§3).
@@ -50,7 +50,7 @@ type Server struct {
 	MaxConcurrentOperationsPerUser int
 	// ReceiveTimeout maps the request's OperationTimeout to how long a Receive long-polls before the
 	// TimedOut fault. nil = the requested time minus a margin (1 s, or 10% when shorter), so the fault
-	// beats the client's own timer (WINRM-PROTOCOL.md §1.4).
+	// beats the client's own timer (docs/winrm-protocol.md §1.4).
 	ReceiveTimeout func(requested time.Duration) time.Duration
 	// AccessDenied makes every WS-Man operation of an authenticated user fail with "Access is denied."
 	// (a user that is not an administrator).
@@ -162,7 +162,7 @@ func (s *Server) logf(format string, args ...any) {
 
 func (s *Server) receiveWait(requested time.Duration) time.Duration {
 	if requested <= 0 {
-		requested = 60 * time.Second // MZ default PT60S (WINRM-PROTOCOL.md §1.1)
+		requested = 60 * time.Second // MZ default PT60S (docs/winrm-protocol.md §1.1)
 	}
 	if s.ReceiveTimeout != nil {
 		return s.ReceiveTimeout(requested)
@@ -220,7 +220,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(body) > s.maxEnvelope() {
-		// The envelope is over MaxEnvelopeSizekb: HTTP 413, body unknown, sent empty (WINRM-PROTOCOL.md §3).
+		// The envelope is over MaxEnvelopeSizekb: HTTP 413, body unknown, sent empty (docs/winrm-protocol.md §3.2).
 		s.c.tooLarge.Add(1)
 		s.logf("wsman: 413 request body over %d bytes from %s", s.maxEnvelope(), r.RemoteAddr)
 		w.Header().Set("Connection", "close")
@@ -258,7 +258,7 @@ func (s *Server) drop(w http.ResponseWriter) {
 }
 
 // writeReply sends a SOAP reply: Content-Type application/soap+xml;charset=UTF-8 on every reply,
-// faults included (samples/soap/README.md); sealed when the request came sealed (§1.7).
+// faults included (docs/winrm-protocol.md §2.2); sealed when the request came sealed (§1.7).
 func (s *Server) writeReply(w http.ResponseWriter, status int, reply []byte, a *authResult) {
 	if a.session != nil {
 		reply = wrapMessage(a.session, reply)
@@ -275,7 +275,7 @@ func (s *Server) writeReply(w http.ResponseWriter, status int, reply []byte, a *
 }
 
 // ConnContext is an http.Server ConnContext hook that gives each TCP connection its own
-// authentication state (NTLM is connection-bound, WINRM-PROTOCOL.md §5 item 7).
+// authentication state (NTLM is connection-bound, docs/winrm-protocol.md §5 item 7).
 func (s *Server) ConnContext(ctx context.Context, c net.Conn) context.Context {
 	return context.WithValue(ctx, connKey{}, &connState{})
 }

@@ -30,7 +30,7 @@ type command struct {
 	mu           sync.Mutex
 	done         bool
 	exitCode     int
-	doneReported bool          // the first Done reply carries the exit code, later ones 0 (WINRM-PROTOCOL.md §1.3)
+	doneReported bool          // the first Done reply carries the exit code, later ones 0 (docs/winrm-protocol.md §1.3)
 	finished     chan struct{} // closed when the process has returned
 }
 
@@ -188,7 +188,7 @@ func (c *command) receive(ctx context.Context, wait time.Duration, budget int) *
 	}
 }
 
-// renderReceive builds the ReceiveResponse body (samples/soap/masterzen_receive_response_stdout_stderr_running.xml,
+// renderReceive builds the ReceiveResponse body (testdata/soap/masterzen_receive_response_stdout_stderr_running.xml,
 // pywinrm_receive_response_stdout_done_exitcode_0.xml for the End="true" markers and Done).
 func renderReceive(cmdID string, r *receiveResult) string {
 	var b strings.Builder
@@ -214,7 +214,7 @@ func renderReceive(cmdID string, r *receiveResult) string {
 	return b.String()
 }
 
-// renderShell builds the CreateResponse body (samples/soap/masterzen_create_shell_response.xml, on one line).
+// renderShell builds the CreateResponse body (testdata/soap/masterzen_create_shell_response.xml, on one line).
 func renderShell(s *shell, address string) string {
 	return `<x:ResourceCreated><a:Address>` + esc(address) + `</a:Address><a:ReferenceParameters><w:ResourceURI>` + resourceCmd +
 		`</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">` + s.id + `</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>` +

@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// XML namespaces, bound to the prefixes Windows uses on the wire (WINRM-PROTOCOL.md §2
-// "Wire-format observations"; samples/soap/masterzen_*.xml).
+// XML namespaces, bound to the prefixes Windows uses on the wire (docs/winrm-protocol.md §2.2
+// "Wire-format observations"; testdata/soap/masterzen_*.xml).
 const (
 	nsSoap     = "http://www.w3.org/2003/05/soap-envelope"                 // s
 	nsAddr     = "http://schemas.xmlsoap.org/ws/2004/08/addressing"        // a
@@ -27,14 +27,14 @@ const (
 	anonymous   = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
 	resourceCmd = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
 
-	// Request actions (WINRM-PROTOCOL.md §1.2) and the response actions Windows answers with (samples).
+	// Request actions (docs/winrm-protocol.md §1.2) and the response actions Windows answers with (samples).
 	actionCreate    = nsTransfer + "/Create"
 	actionDelete    = nsTransfer + "/Delete"
 	actionCommand   = nsShell + "/Command"
 	actionSend      = nsShell + "/Send"
 	actionReceive   = nsShell + "/Receive"
 	actionSignal    = nsShell + "/Signal"
-	actionFault     = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault" // samples/soap/*_500.xml
+	actionFault     = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault" // testdata/soap/*_500.xml
 	actionAddrFault = nsAddr + "/fault"                                  // pywinrm_fault_mustunderstand_500.xml
 
 	stateRunning = nsShell + "/CommandState/Running"
@@ -139,7 +139,7 @@ func parseXML(data []byte) (*node, error) {
 	return root, nil
 }
 
-// request is a parsed WS-Man request: the headers of WINRM-PROTOCOL.md §1.1 and the body.
+// request is a parsed WS-Man request: the headers of docs/winrm-protocol.md §1.1 and the body.
 type request struct {
 	action, messageID, resourceURI, shellID string
 	maxEnvelope                             int           // w:MaxEnvelopeSize (0 = absent)
@@ -149,7 +149,7 @@ type request struct {
 }
 
 // understood lists the header blocks the server processes; anything else carrying
-// mustUnderstand="true" gets the s:MustUnderstand fault (WINRM-PROTOCOL.md §3).
+// mustUnderstand="true" gets the s:MustUnderstand fault (docs/winrm-protocol.md §3.2).
 var understood = map[xml.Name]bool{
 	{Space: nsAddr, Local: "To"}:                true,
 	{Space: nsAddr, Local: "ReplyTo"}:           true,
@@ -179,7 +179,7 @@ func parseRequest(data []byte) (*request, error) {
 	hdr := root.child(nsSoap, "Header")
 	if hdr != nil {
 		for _, h := range hdr.children {
-			// MZ and pywinrm send mustUnderstand without a prefix (WINRM-PROTOCOL.md §1.1).
+			// MZ and pywinrm send mustUnderstand without a prefix (docs/winrm-protocol.md §1.1).
 			if mu := h.attr("mustUnderstand"); (mu == "true" || mu == "1") && !understood[xml.Name{Space: h.space, Local: h.local}] && req.notUnderstood == nil {
 				req.notUnderstood = h
 			}
@@ -256,7 +256,7 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 // newUUID returns a random version-4 UUID in upper case, as Windows writes its MessageIDs,
-// ShellIds and CommandIds (samples/soap/masterzen_*.xml).
+// ShellIds and CommandIds (testdata/soap/masterzen_*.xml).
 func newUUID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
@@ -266,16 +266,16 @@ func newUUID() string {
 }
 
 // envelopeOpen is the s:Envelope start tag of Windows' success replies
-// (samples/soap/masterzen_command_response.xml: single line, xml:lang first, no XML declaration).
+// (testdata/soap/masterzen_command_response.xml: single line, xml:lang first, no XML declaration).
 const envelopeOpen = `<s:Envelope xml:lang="en-US" xmlns:s="` + nsSoap + `" xmlns:a="` + nsAddr + `" xmlns:x="` + nsTransfer +
 	`" xmlns:w="` + nsWsman + `" xmlns:rsp="` + nsShell + `" xmlns:p="` + nsMsWsman + `">`
 
-// faultEnvelopeOpen is the start tag of Windows' fault replies (samples/soap/masterzen_receive_fault_timedout_500.xml).
+// faultEnvelopeOpen is the start tag of Windows' fault replies (testdata/soap/masterzen_receive_fault_timedout_500.xml).
 const faultEnvelopeOpen = `<s:Envelope xml:lang="en-US" xmlns:s="` + nsSoap + `" xmlns:a="` + nsAddr + `" xmlns:x="` + nsTransfer +
 	`" xmlns:e="` + nsEventing + `" xmlns:n="` + nsEnum + `" xmlns:w="` + nsWsman + `" xmlns:p="` + nsMsWsman + `">`
 
 // envelope builds a reply: Action, an upper-case MessageID, To = anonymous, RelatesTo = the request's
-// MessageID, in the order of samples/soap/masterzen_command_response.xml. extraHeader goes after RelatesTo.
+// MessageID, in the order of testdata/soap/masterzen_command_response.xml. extraHeader goes after RelatesTo.
 func envelope(open, action, relatesTo, extraHeader, body string) []byte {
 	var b strings.Builder
 	b.Grow(len(open) + len(body) + 512)
@@ -293,7 +293,7 @@ func envelope(open, action, relatesTo, extraHeader, body string) []byte {
 	b.WriteString(extraHeader)
 	b.WriteString("</s:Header>")
 	if body == "" {
-		b.WriteString("<s:Body/>") // samples/soap/pywinrm_delete_shell_response.xml
+		b.WriteString("<s:Body/>") // testdata/soap/pywinrm_delete_shell_response.xml
 	} else {
 		b.WriteString("<s:Body>")
 		b.WriteString(body)

@@ -15,7 +15,7 @@ import (
 
 var upperMessageID = regexp.MustCompile(`<a:MessageID>uuid:[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}</a:MessageID>`)
 
-// wantWindowsReply checks the wire format every SOAP reply shares (WINRM-PROTOCOL.md §7).
+// wantWindowsReply checks the wire format every SOAP reply shares (docs/winrm-protocol.md §7.1).
 func wantWindowsReply(t *testing.T, h http.Header, body, requestID string) {
 	t.Helper()
 	if ct := h.Get("Content-Type"); ct != "application/soap+xml;charset=UTF-8" {
