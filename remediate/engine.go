@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -152,9 +154,26 @@ func (e *Engine) forEach(ctx context.Context, n int, work func(ctx context.Conte
 func (e *Engine) Detect(ctx context.Context, hosts []Host) []HostFinding {
 	results := make([]HostFinding, len(hosts))
 	e.forEach(ctx, len(hosts),
-		func(ctx context.Context, i int) { results[i] = e.detectOne(ctx, hosts[i]) },
+		func(ctx context.Context, i int) {
+			results[i] = guard(e, hosts[i], func() HostFinding { return e.detectOne(ctx, hosts[i]) })
+		},
 		func(i int) { results[i] = e.skipped(hosts[i], "the run was interrupted before its probe") })
 	return results
+}
+
+// guard turns a panic while working on one host into that host's failure: a host whose output
+// trips a bug costs that host, never the run.
+func guard(e *Engine, h Host, work func() HostFinding) (hf HostFinding) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e.Logger != nil {
+				e.Logger.Error("internal error", "host", h.Entry, "panic", r, "stack", string(debug.Stack()))
+			}
+			hf = failed(h, fmt.Errorf("internal error (a bug of iisremedy; --debug shows where): %v", r))
+			e.emit(h.Entry, StepProbe, StepFailed, "internal error")
+		}
+	}()
+	return work()
 }
 
 func (e *Engine) skipped(h Host, why string) HostFinding {
@@ -304,5 +323,21 @@ func failed(h Host, err error) HostFinding {
 		// and the probe was too slow, so its facts could not be established.
 		v = playbooks.Unreachable
 	}
-	return HostFinding{Host: h, Finding: checks.Finding{Verdict: v, Evidence: []string{err.Error()}}, Err: err}
+	return HostFinding{Host: h, Finding: checks.Finding{Verdict: v, Evidence: []string{err.Error()}, Advice: adviceFor(h, err)}, Err: err}
+}
+
+// adviceFor says what the user can do about a host's failure, in the words of the inventory.
+func adviceFor(h Host, err error) string {
+	var re *remote.Error
+	if !errors.As(err, &re) {
+		return ""
+	}
+	// Go's own text for a TLS version the two sides do not share (an alert from the server, or
+	// its choice of a version the client refuses).
+	msg := err.Error()
+	if re.Class == remote.ClassTLS && !h.Target.TLS.LegacyTLS &&
+		(strings.Contains(msg, "protocol version not supported") || strings.Contains(msg, "unsupported protocol version")) {
+		return "The host speaks only TLS 1.0, as Server 2003 does: add tls=legacy and tls_fingerprint=<SHA-256 of its certificate> to its inventory line."
+	}
+	return re.Hint()
 }

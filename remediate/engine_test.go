@@ -256,3 +256,29 @@ func TestDetectProbeFailures(t *testing.T) {
 		t.Errorf("evidence %q does not give the exit code", garbage.Evidence)
 	}
 }
+
+// panickingSession trips a bug while probing.
+type panickingSession struct{ remediate.Session }
+
+func (panickingSession) Run(context.Context, string) (remote.Result, error) { panic("index out of range") }
+
+// TestDetectPanicCostsOneHost: a panic while working on one host ends that host probe-failed
+// with an internal error; the other hosts of the run are diagnosed.
+func TestDetectPanicCostsOneHost(t *testing.T) {
+	_, hosts := startFleet(t, lab.Config{Hosts: 3, Scenario: "healthy"})
+	real := remediate.WinRMDialer(labPassword)
+	e := &remediate.Engine{Parallel: 3, Dial: func(ctx context.Context, h remediate.Host) (remediate.Session, error) {
+		s, err := real(ctx, h)
+		if err != nil || h.Entry != hosts[1].Entry {
+			return s, err
+		}
+		return panickingSession{s}, nil
+	}}
+	got := e.Detect(context.Background(), hosts)
+	if got[1].Verdict != playbooks.ProbeFailed || !strings.Contains(got[1].Err.Error(), "internal error") {
+		t.Errorf("panicking host: %s, %v", got[1].Verdict, got[1].Err)
+	}
+	if got[0].Verdict != playbooks.Healthy || got[2].Verdict != playbooks.Healthy {
+		t.Errorf("other hosts: %s, %s", got[0].Verdict, got[2].Verdict)
+	}
+}

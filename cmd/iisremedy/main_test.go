@@ -139,6 +139,7 @@ type jsonOutput struct {
 		Host     string            `json:"host"`
 		Verdict  playbooks.Verdict `json:"verdict"`
 		Evidence []string          `json:"evidence"`
+		Advice   string            `json:"advice"`
 		Facts    json.RawMessage   `json:"facts"`
 		Error    *string           `json:"error"`
 	} `json:"hosts"`
@@ -370,6 +371,23 @@ func TestDetectOverHTTPS(t *testing.T) {
 			warned := strings.Count(stderr, "warning: legacy TLS enabled (TLS 1.0, RSA key exchange, 3DES/RC4 suites): ")
 			if (profile == "server2003") != (warned == 1) {
 				t.Errorf("profile %s: %d legacy warnings in %q", profile, warned, stderr)
+			}
+			if profile != "server2003" {
+				return
+			}
+			// Without tls=legacy the host's TLS 1.0 is refused, and the advice says what to add.
+			data, err := os.ReadFile(inv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			strict := writeFile(t, "strict.txt", strings.ReplaceAll(string(data), " tls=legacy", ""))
+			code, stdout, _ = runCLI(t, map[string]string{"IISREMEDY_PASSWORD": "Lab-Passw0rd"}, "detect", "-i", strict, "-o", "json")
+			var got jsonOutput
+			if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+				t.Fatal(err)
+			}
+			if code != exitAttention || got.Hosts[0].Verdict != playbooks.Unreachable || !strings.Contains(got.Hosts[0].Advice, "add tls=legacy and tls_fingerprint=") {
+				t.Errorf("TLS 1.0 host without tls=legacy: exit %d, %+v", code, got.Hosts[0])
 			}
 		})
 	}

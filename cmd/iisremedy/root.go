@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 )
@@ -95,7 +96,14 @@ func run(ctx context.Context, args []string, ios *ioStreams) exitCode {
 }
 
 // runWithEnv is run with the environment read through getenv.
-func runWithEnv(ctx context.Context, args []string, ios *ioStreams, getenv func(string) string) exitCode {
+func runWithEnv(ctx context.Context, args []string, ios *ioStreams, getenv func(string) string) (code exitCode) {
+	defer func() {
+		// A bug must not look like bad input (a Go panic exits 2): say so, with where, and exit 1.
+		if r := recover(); r != nil {
+			fmt.Fprintf(ios.ErrOut, "iisremedy: internal error (a bug; please report it with what follows): %v\n%s", r, debug.Stack())
+			code = exitAttention
+		}
+	}()
 	started := false
 	root := newRootCmd(ios, getenv, &started)
 	root.SetArgs(args)
@@ -109,7 +117,7 @@ func runWithEnv(ctx context.Context, args []string, ios *ioStreams, getenv func(
 		// wrong argument count. That is a usage error whatever its type.
 		err = asUsage(err)
 	}
-	code := exitCodeFor(err)
+	code = exitCodeFor(err)
 	var silent *silentError
 	switch {
 	case err == nil, errors.Is(err, errNeedsAttention), errors.As(err, &silent):
