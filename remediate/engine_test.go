@@ -260,7 +260,9 @@ func TestDetectProbeFailures(t *testing.T) {
 // panickingSession trips a bug while probing.
 type panickingSession struct{ remediate.Session }
 
-func (panickingSession) Run(context.Context, string) (remote.Result, error) { panic("index out of range") }
+func (panickingSession) Run(context.Context, string) (remote.Result, error) {
+	panic("index out of range")
+}
 
 // TestDetectPanicCostsOneHost: a panic while working on one host ends that host probe-failed
 // with an internal error; the other hosts of the run are diagnosed.
