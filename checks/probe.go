@@ -1,6 +1,9 @@
 package checks
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // The marker lines around each section's raw output (docs/design.md §5.1):
 //
@@ -78,9 +81,17 @@ func endMarker(name string) string {
 // !ERRORLEVEL! read each command's exit code when its end marker runs. The line stays far
 // below cmd.exe's 8191-character limit (KB830473). It keeps to cmd.exe features the lab's
 // cmd.exe models: /v:on /c "...", &, set "N=v", !VAR!, !VAR:~n!, !VAR:old=new!, echo, <nul.
-func ProbeCommand() string {
+func ProbeCommand() string { return ProbeCommandFor() }
+
+// ProbeCommandFor is ProbeCommand limited to the named sections (none = all): the engine polls a
+// host's pools, events and boot time with it while it watches the host, and ParseFacts reads
+// the output, those sections established and the others missing.
+func ProbeCommandFor(sections ...string) string {
 	parts := append([]string(nil), setP...)
 	for _, s := range probeV1 {
+		if len(sections) > 0 && !slices.Contains(sections, s.name) {
+			continue
+		}
 		cmd := strings.ReplaceAll(s.command, "%SystemDrive%", "!SystemDrive!")
 		parts = append(parts, beginMarker(s.name), cmd, endMarker(s.name))
 	}

@@ -803,10 +803,13 @@ func (d *decoder) pkg(n *yaml.Node, field string, pk *Package) bool {
 
 func (d *decoder) steps(n *yaml.Node, field string, s *Steps) {
 	d.mapping(n, field, map[string]fieldFunc{
-		"install_timeout": func(v *yaml.Node, f string) { d.duration(v, f, time.Minute, 24*time.Hour, &s.InstallTimeout) },
+		// Step timings accept seconds, so that a lab on scaled time can shorten them.
+		"install_timeout": func(v *yaml.Node, f string) { d.duration(v, f, time.Second, 24*time.Hour, &s.InstallTimeout) },
 		// shutdown /t accepts 0..600 seconds on Server 2003 (docs/facts.md §5.6).
 		"reboot_delay":   func(v *yaml.Node, f string) { d.duration(v, f, 0, 600*time.Second, &s.RebootDelay) },
-		"reboot_timeout": func(v *yaml.Node, f string) { d.duration(v, f, time.Minute, 24*time.Hour, &s.RebootTimeout) },
+		"reboot_timeout": func(v *yaml.Node, f string) { d.duration(v, f, time.Second, 24*time.Hour, &s.RebootTimeout) },
+		"stage_timeout":  func(v *yaml.Node, f string) { d.duration(v, f, time.Second, 48*time.Hour, &s.StageTimeout) },
+		"poll_interval":  func(v *yaml.Node, f string) { d.duration(v, f, time.Second, time.Hour, &s.PollInterval) },
 		"reboot_reason": func(v *yaml.Node, f string) {
 			str, ok := d.str(v, f)
 			if !ok {

@@ -100,4 +100,9 @@ type Steps struct {
 	PoolStartTimeout time.Duration `json:"pool_start_timeout"`
 	Soak             time.Duration `json:"soak"` // watch pools and events after the fix
 	MinFreeDiskMB    int64         `json:"min_free_disk_mb"`
+	// StageTimeout bounds copying the installer to a host (optional: 0 = 2 hours, enough for
+	// 390 MB over a slow WAN link); PollInterval is how often a running install, a rebooting
+	// host and the soak window are looked at (optional: 0 = 15 seconds).
+	StageTimeout time.Duration `json:"stage_timeout,omitempty"`
+	PollInterval time.Duration `json:"poll_interval,omitempty"`
 }

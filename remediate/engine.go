@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -84,6 +85,13 @@ type Engine struct {
 	ProbeRetry remote.Backoff
 	// Events, when set, hears every step of every host; calls are serialised.
 	Events func(HostStep)
+	// Commands, when set, hears every remote command of a remediation with its output, for
+	// the journal's transcript.
+	Commands func(CommandRecord)
+	// StageLimit caps the installer bytes per second sent to all hosts together (nil = none).
+	StageLimit *RateLimit
+	// HTTP is the client of the warm-up requests (nil = direct, no redirects followed).
+	HTTP *http.Client
 	// Logger receives the probes that are tried again (nil = none).
 	Logger *slog.Logger
 
@@ -96,6 +104,18 @@ const DefaultProbeTimeout = 5 * time.Minute
 
 // errProbeTimeout is the cause of a probe cut by Engine.ProbeTimeout.
 var errProbeTimeout = errors.New("probe timed out")
+
+// httpClient is the client of the verify step's warm-up requests: straight to the host (no
+// proxy), no redirects followed (a redirect is an answer: the site is up).
+func (e *Engine) httpClient() *http.Client {
+	if e.HTTP != nil {
+		return e.HTTP
+	}
+	return &http.Client{
+		Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
 
 func (e *Engine) clock() Clock {
 	if e.Clock == nil {
@@ -281,14 +301,19 @@ func worthRetrying(err error) bool {
 	return false
 }
 
+// embeddedOr returns pbs, or every embedded playbook when it is empty.
+func embeddedOr(pbs []*playbooks.Playbook) []*playbooks.Playbook {
+	if len(pbs) == 0 {
+		return embeddedPlaybooks()
+	}
+	return pbs
+}
+
 // Diagnose diagnoses facts under each playbook (nil = every embedded one) and returns the most
 // severe finding (checks.DiagnoseAll): a host broken by KB973917 is at-risk under kb982666 but
 // affected under kb973917, and must be reported affected.
 func Diagnose(facts *checks.Facts, pbs []*playbooks.Playbook) checks.Finding {
-	if len(pbs) == 0 {
-		pbs = embeddedPlaybooks()
-	}
-	return checks.DiagnoseAll(facts, pbs)
+	return checks.DiagnoseAll(facts, embeddedOr(pbs))
 }
 
 // embeddedPlaybooks returns the embedded playbooks, parsed once, the default first so that its
