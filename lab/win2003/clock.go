@@ -14,6 +14,11 @@ import (
 // (what most tests use) makes a 30-minute installation take about 18 real milliseconds.
 // A manual clock (NewManualClock) stands still until Advance is called; timers fire inside Advance.
 // All durations given to a Clock are simulated durations.
+//
+// A manual clock makes a test independent of the machine's speed: simulated time moves only when
+// the test says so. Work the test starts in the background (a scheduled task, an installer, a
+// command over WinRM) may not have set its timer yet when the test wants to move time past it;
+// Pending and WaitPending tell the test when it has, and AdvanceToNext moves to the earliest timer.
 type Clock struct {
 	mu        sync.Mutex
 	scale     float64 // 0 = manual
@@ -22,6 +27,7 @@ type Clock struct {
 	manualNow time.Time
 	timers    timerHeap
 	seq       uint64
+	changed   chan struct{} // manual: closed and replaced whenever a timer is set, stopped or fired
 }
 
 // NewClock returns a clock whose simulated time starts at start and runs scale times faster than
@@ -35,7 +41,7 @@ func NewClock(start time.Time, scale float64) *Clock {
 
 // NewManualClock returns a clock that stands at start until Advance moves it.
 func NewManualClock(start time.Time) *Clock {
-	return &Clock{manualNow: start}
+	return &Clock{manualNow: start, changed: make(chan struct{})}
 }
 
 // Scale reports the time-scale factor (0 for a manual clock).
@@ -80,6 +86,7 @@ func (t *Timer) Stop() bool {
 		return false
 	}
 	heap.Remove(&t.c.timers, t.mt.index)
+	t.c.changedLocked()
 	return true
 }
 
@@ -97,6 +104,7 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) *Timer {
 	mt := &manualTimer{when: c.manualNow.Add(d), seq: c.seq, f: f}
 	heap.Push(&c.timers, mt)
 	t.mt = mt
+	c.changedLocked()
 	return t
 }
 
@@ -130,12 +138,72 @@ func (c *Clock) Advance(d time.Duration) {
 		if mt.when.After(c.manualNow) {
 			c.manualNow = mt.when
 		}
+		c.changedLocked()
 		c.mu.Unlock()
 		mt.f()
 		c.mu.Lock()
 	}
 	c.manualNow = target
 	c.mu.Unlock()
+}
+
+// AdvanceToNext moves a manual clock to the instant its earliest pending timer is due and runs
+// the timers due then, as Advance does. It reports false, and does nothing, when no timer is
+// pending or the clock is scaled.
+func (c *Clock) AdvanceToNext() bool {
+	c.mu.Lock()
+	if c.scale != 0 || len(c.timers) == 0 {
+		c.mu.Unlock()
+		return false
+	}
+	d := c.timers[0].when.Sub(c.manualNow)
+	c.mu.Unlock()
+	c.Advance(max(d, 0))
+	return true
+}
+
+// Pending reports how many timers wait on a manual clock (AfterFunc calls not yet run nor
+// stopped, Sleep calls included). It is 0 on a scaled clock, whose timers are the runtime's.
+func (c *Clock) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
+}
+
+// WaitPending blocks until at least n timers are pending on a manual clock, and reports true; it
+// reports false when ctx ends first, and at once on a scaled clock. A test calls it after starting
+// work that will wait on simulated time (noting Pending before), so that its next Advance does not
+// come before the work has set its timer.
+func (c *Clock) WaitPending(ctx context.Context, n int) bool {
+	for {
+		c.mu.Lock()
+		if c.scale != 0 {
+			c.mu.Unlock()
+			return false
+		}
+		if len(c.timers) >= n {
+			c.mu.Unlock()
+			return true
+		}
+		if c.changed == nil {
+			c.changed = make(chan struct{})
+		}
+		changed := c.changed
+		c.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// changedLocked wakes the WaitPending calls of a manual clock.
+func (c *Clock) changedLocked() {
+	if c.changed != nil {
+		close(c.changed)
+	}
+	c.changed = make(chan struct{})
 }
 
 type manualTimer struct {
