@@ -60,7 +60,8 @@ func serveLab(t *testing.T, password string, args ...string) (inventory, manifes
 	errOut := &signalWriter{mark: "interrupt to stop", ready: make(chan struct{})}
 	ios := &ioStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: errOut}
 	done := make(chan exitCode, 1)
-	argv := append([]string{"lab", "serve", "--inventory", inv, "--manifest", manifest}, args...)
+	// --port 0: free ports, so that two test runs on one machine never collide
+	argv := append([]string{"lab", "serve", "--port", "0", "--inventory", inv, "--manifest", manifest}, args...)
 	go func() {
 		done <- runWithEnv(ctx, argv, ios, func(k string) string {
 			if k == "IISREMEDY_PASSWORD" {

@@ -154,7 +154,7 @@ environment variable named by --password-env.`,
 	f.DurationVar(&opts.Fleet.Latency, "latency", 0, "latency added to every WinRM reply")
 	f.Float64Var(&opts.Fleet.TimeScale, "time-scale", 60, "simulated seconds per real second")
 	f.StringVar(&opts.FirstAddr, "first-addr", "127.0.10.1", "loopback address of the first host; the others follow it")
-	f.IntVar(&opts.Fleet.Port, "port", 0, "port of every host (default 5985, or 5986 with --https)")
+	f.IntVar(&opts.Fleet.Port, "port", 0, "port of every host (default 5985, or 5986 with --https; 0 = a free port for each host)")
 	f.StringVar(&opts.Inventory, "inventory", "", "write the inventory to `FILE`")
 	f.StringVar(&opts.Manifest, "manifest", "", "write the manifest (scenario and expected verdict per host) to `FILE`")
 	return cmd
@@ -191,7 +191,7 @@ func (o *labServeOptions) validate() error {
 		o.Fleet.FirstAddr = a
 	}
 	if o.Fleet.Port < 0 || o.Fleet.Port > 65535 {
-		return usageErrorf("--port %d: want 1 to 65535", o.Fleet.Port)
+		return usageErrorf("--port %d: want 0 to 65535", o.Fleet.Port)
 	}
 	return checkScenario(o.Fleet.Scenario)
 }
@@ -205,6 +205,9 @@ func labServeRun(cmd *cobra.Command, ios *ioStreams, global *globalOptions, opts
 		return usageErrorf("the lab hosts' password comes from $%s, which is empty: set it (any value) and run again", global.PasswordEnv)
 	}
 	cfg := opts.Fleet
+	if cfg.Port == 0 && cmd.Flags().Changed("port") {
+		cfg.Port = -1 // --port 0: free ports, so that runs side by side never collide
+	}
 	cfg.Auth = opts.Auth
 	cfg.AllowUnencrypted = global.AllowUnencrypted
 	cfg.User = "Administrator"
