@@ -133,6 +133,60 @@ func sessionGoroutines() int {
 	return c
 }
 
+// noSessionGoroutines fails unless every goroutine running Session code ends. A goroutine that
+// has signalled its end (a deferred close) is on its stack until it returns, which on a busy
+// machine can be a while after the signal: the count is polled, and only a leak sees the minute
+// pass.
+func noSessionGoroutines(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for n := sessionGoroutines(); n != 0; n = sessionGoroutines() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d session goroutines left", n)
+		}
+		time.Sleep(time.Millisecond) // let them run to their end
+	}
+}
+
+// expiringContext is a context whose deadline passes when expire is called, so that a test can
+// place a deadline at a point of a command's run rather than at a time that a slow machine might
+// reach before the command even starts. Its Err is then context.DeadlineExceeded.
+type expiringContext struct {
+	context.Context
+	done chan struct{}
+	once sync.Once
+}
+
+func newExpiringContext() *expiringContext {
+	return &expiringContext{Context: context.Background(), done: make(chan struct{})}
+}
+
+func (c *expiringContext) expire()               { c.once.Do(func() { close(c.done) }) }
+func (c *expiringContext) Done() <-chan struct{} { return c.done }
+func (c *expiringContext) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// gatedHost is a wsman.Host whose commands print "first", wait until release is closed, then
+// print "second" and exit 0.
+type gatedHost struct{ release chan struct{} }
+
+func (h *gatedHost) Exec(ctx context.Context, cmdline string, stdin io.Reader, stdout, stderr io.Writer) int {
+	_, _ = io.WriteString(stdout, "first\r\n")
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+		return 1
+	}
+	_, _ = io.WriteString(stdout, "second\r\n")
+	return 0
+}
+
 // blockingHost is a wsman.Host whose commands run until terminated.
 type blockingHost struct {
 	started chan string

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -139,20 +140,34 @@ func testStdin413Adapts(t *testing.T, auth string) {
 }
 
 func TestReceiveTimedOutIsReissued(t *testing.T) {
-	// A command silent for longer than the OperationTimeout: the host answers each Receive
-	// with the w:TimedOut fault and the client asks again.
+	// A command silent for longer than the OperationTimeout: the host answers a Receive with the
+	// w:TimedOut fault and the client asks again. The command stays silent until the third
+	// Receive, so at least one of the first two times out however fast the machine is.
+	h := &gatedHost{release: make(chan struct{})}
 	srv := basicServer()
-	srv.Second = 250 * time.Millisecond // ping's pause between replies
+	srv.Host = h
+	var receives atomic.Int32
+	var requested atomic.Int64
+	srv.ReceiveTimeout = func(d time.Duration) time.Duration {
+		requested.Store(int64(d))
+		if receives.Add(1) == 3 {
+			close(h.release)
+		}
+		return d - d/10 // the server's default: the fault comes before the client's own timer
+	}
 	host, port := startWSMan(t, srv)
 	tg := basicTarget(host, port)
 	tg.OperationTimeout = 100 * time.Millisecond // PT0.100S
 	s := dial(t, tg)
-	r := run(t, s, "ping -n 3 127.0.0.1")
-	if r.ExitCode != 0 || !strings.Contains(string(r.Stdout), "Sent = 3, Received = 3") {
+	r := run(t, s, "wait")
+	if r.ExitCode != 0 || string(r.Stdout) != "first\r\nsecond\r\n" {
 		t.Fatalf("got %q exit %d", r.Stdout, r.ExitCode)
 	}
-	if st := srv.Stats(); st.TimedOut == 0 {
-		t.Fatalf("no TimedOut fault was served: %+v", st)
+	if st := srv.Stats(); st.TimedOut == 0 || st.Receives < 3 {
+		t.Fatalf("want a TimedOut fault and the Receive asked again: %+v", st)
+	}
+	if d := time.Duration(requested.Load()); d != tg.OperationTimeout {
+		t.Errorf("the host was asked for OperationTimeout %v, want %v", d, tg.OperationTimeout)
 	}
 }
 
@@ -196,9 +211,7 @@ func TestCancelMidCommandSignalsAndDeletes(t *testing.T) {
 	if st.Signals < 1 || st.Deletes != 1 || st.Shells != 0 {
 		t.Fatalf("after cancel: %+v, want a Signal and a Delete", st)
 	}
-	if n := sessionGoroutines(); n != 0 {
-		t.Fatalf("%d session goroutines left", n)
-	}
+	noSessionGoroutines(t)
 	if _, err := s.Run(context.Background(), "echo x"); !errors.Is(err, ErrClosed) {
 		t.Errorf("run after abort: %v", err)
 	}
@@ -208,19 +221,33 @@ func TestDeadlineIsTimeoutAndAborts(t *testing.T) {
 	for _, auth := range []string{AuthBasic, AuthNegotiate} {
 		t.Run(auth, func(t *testing.T) {
 			h := newBlockingHost()
-			srv, tg := setup(t, auth, func(s *wsman.Server) { s.Host = h })
+			receiving := make(chan struct{})
+			var once sync.Once
+			srv, tg := setup(t, auth, func(s *wsman.Server) {
+				s.Host = h
+				s.ReceiveTimeout = func(d time.Duration) time.Duration {
+					once.Do(func() { close(receiving) }) // a Receive long-poll is in flight
+					return d - d/10
+				}
+			})
 			s := dial(t, tg)
-			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-			defer cancel()
+			// The deadline passes while the command runs and a Receive waits for its output.
+			ctx := newExpiringContext()
+			go func() {
+				<-h.started
+				<-receiving
+				ctx.expire()
+			}()
 			_, err := s.Run(ctx, "wait forever")
 			checkErr(t, err, ClassTimeout, ErrTimeout)
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("not DeadlineExceeded: %v", err)
 			}
 			<-h.ended
-			if st := srv.Stats(); st.Deletes != 1 || st.Shells != 0 {
-				t.Fatalf("shell not deleted after the deadline: %+v", st)
+			if st := srv.Stats(); st.Signals < 1 || st.Deletes != 1 || st.Shells != 0 {
+				t.Fatalf("command not terminated and shell not deleted after the deadline: %+v", st)
 			}
+			noSessionGoroutines(t)
 		})
 	}
 }
@@ -228,7 +255,9 @@ func TestDeadlineIsTimeoutAndAborts(t *testing.T) {
 func TestSlowHostResponseTimeout(t *testing.T) {
 	for _, auth := range []string{AuthBasic, AuthNegotiate} {
 		t.Run(auth, func(t *testing.T) {
-			_, tg := setup(t, auth, func(s *wsman.Server) { s.Latency = 300 * time.Millisecond })
+			// The host never answers within the test; the client gives up after OperationTimeout
+			// plus ResponseGrace.
+			_, tg := setup(t, auth, func(s *wsman.Server) { s.Latency = time.Hour })
 			tg.OperationTimeout, tg.ResponseGrace = 50*time.Millisecond, time.Millisecond
 			_, err := Dial(context.Background(), tg)
 			checkErr(t, err, ClassTimeout, ErrTimeout)
@@ -574,7 +603,7 @@ func TestStalledReplyBodyTimesOut(t *testing.T) {
 	host, port := hostPort(t, ts.Listener.Addr())
 	tg := basicTarget(host, port)
 	tg.OperationTimeout, tg.ResponseGrace = 100*time.Millisecond, 100*time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour) // far beyond any machine's slowness
 	defer cancel()
 	_, err := Dial(ctx, tg, WithRetry(1, 0))
 	checkErr(t, err, ClassTimeout, ErrTimeout)

@@ -450,6 +450,9 @@ func TestDetectAgainstLabServe(t *testing.T) {
 		t.Fatalf("%d hosts detected, %d in the manifest, want 30", len(got.Hosts), len(want.Hosts))
 	}
 	for i, w := range want.Hosts {
+		if strings.HasSuffix(w.Host, ":5985") {
+			t.Errorf("%s: lab serve --port 0 served on the default port", w.Host)
+		}
 		if got.Hosts[i].Host != w.Host || got.Hosts[i].Verdict != w.Verdict {
 			t.Errorf("%s (%s): got %s %s, want %s", w.Host, w.Scenario, got.Hosts[i].Host, got.Hosts[i].Verdict, w.Verdict)
 		}

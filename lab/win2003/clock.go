@@ -10,10 +10,14 @@ import (
 // Clock is the simulated time of a lab. One Clock may drive many hosts.
 //
 // A scaled clock (NewClock with scale > 0) runs Scale simulated seconds per real second from a start
-// instant: NewClock(start, 60) makes one simulated minute pass per real second, and a scale of 1e5
-// (what most tests use) makes a 30-minute installation take about 18 real milliseconds.
+// instant: NewClock(start, 60) makes one simulated minute pass per real second.
 // A manual clock (NewManualClock) stands still until Advance is called; timers fire inside Advance.
 // All durations given to a Clock are simulated durations.
+//
+// A manual clock makes a test independent of the machine's speed: simulated time moves only when
+// the test says so. Work the test starts in the background (a scheduled task, an installer, a
+// command over WinRM) may not have set its timer yet when the test wants to move time past it;
+// Pending and WaitPending tell the test when it has, and AdvanceToNext moves to the earliest timer.
 //
 // A manual clock can also run on virtual time (Drive): it jumps to its next timer as soon as every
 // goroutine that joined it (Join) waits in Sleep, and never while one of them still works. The
@@ -27,9 +31,11 @@ type Clock struct {
 	manualNow time.Time
 	timers    timerHeap
 	seq       uint64
+	// changed is closed and replaced whenever a timer is set, stopped or fired, or a participant
+	// joins, leaves, sleeps or wakes (manual clocks).
+	changed chan struct{}
 
-	joined, asleep int        // goroutines that joined, and those of them in Sleep
-	changed        *sync.Cond // on mu: joined, asleep or the timers changed
+	joined, asleep int // goroutines that joined, and those of them in Sleep
 }
 
 // participantKey marks the context of a goroutine that joined the clock.
@@ -41,59 +47,12 @@ func NewClock(start time.Time, scale float64) *Clock {
 	if scale <= 0 {
 		scale = 1
 	}
-	c := &Clock{scale: scale, realStart: time.Now(), simStart: start}
-	c.changed = sync.NewCond(&c.mu)
-	return c
+	return &Clock{scale: scale, realStart: time.Now(), simStart: start, changed: make(chan struct{})}
 }
 
 // NewManualClock returns a clock that stands at start until Advance (or Drive) moves it.
 func NewManualClock(start time.Time) *Clock {
-	c := &Clock{manualNow: start}
-	c.changed = sync.NewCond(&c.mu)
-	return c
-}
-
-// Join registers the calling goroutine as taking part in the simulation until leave is called:
-// on virtual time the clock does not move while it works, only while it waits in Sleep with the
-// returned context (or a context derived from it).
-func (c *Clock) Join(ctx context.Context) (_ context.Context, leave func()) {
-	c.mu.Lock()
-	c.joined++
-	c.mu.Unlock()
-	var once sync.Once
-	return context.WithValue(ctx, participantKey{}, c), func() {
-		once.Do(func() {
-			c.mu.Lock()
-			c.joined--
-			c.changed.Broadcast()
-			c.mu.Unlock()
-		})
-	}
-}
-
-// Drive runs a manual clock on virtual time until ctx ends: whenever goroutines have joined and
-// all of them wait in Sleep, time jumps to the next timer. It does nothing on a scaled clock.
-func (c *Clock) Drive(ctx context.Context) {
-	if c.scale != 0 {
-		return
-	}
-	stop := context.AfterFunc(ctx, func() {
-		c.mu.Lock()
-		c.changed.Broadcast()
-		c.mu.Unlock()
-	})
-	defer stop()
-	c.mu.Lock()
-	for {
-		for ctx.Err() == nil && !(c.joined > 0 && c.asleep == c.joined && len(c.timers) > 0) {
-			c.changed.Wait()
-		}
-		if ctx.Err() != nil {
-			c.mu.Unlock()
-			return
-		}
-		c.advanceLocked(c.timers[0].when)
-	}
+	return &Clock{manualNow: start, changed: make(chan struct{})}
 }
 
 // Scale reports the time-scale factor (0 for a manual clock).
@@ -112,6 +71,48 @@ func (c *Clock) nowLocked() time.Time {
 	}
 	real := time.Since(c.realStart)
 	return c.simStart.Add(time.Duration(float64(real) * c.scale))
+}
+
+// Join registers the calling goroutine as taking part in the simulation until leave is called:
+// on virtual time the clock does not move while it works, only while it waits in Sleep with the
+// returned context (or a context derived from it).
+func (c *Clock) Join(ctx context.Context) (_ context.Context, leave func()) {
+	c.mu.Lock()
+	c.joined++
+	c.changedLocked()
+	c.mu.Unlock()
+	var once sync.Once
+	return context.WithValue(ctx, participantKey{}, c), func() {
+		once.Do(func() {
+			c.mu.Lock()
+			c.joined--
+			c.changedLocked()
+			c.mu.Unlock()
+		})
+	}
+}
+
+// Drive runs a manual clock on virtual time until ctx ends: whenever goroutines have joined and
+// all of them wait in Sleep, time jumps to the next timer. It does nothing on a scaled clock.
+func (c *Clock) Drive(ctx context.Context) {
+	if c.scale != 0 {
+		return
+	}
+	for {
+		c.mu.Lock()
+		if c.joined > 0 && c.asleep == c.joined && len(c.timers) > 0 {
+			c.advanceLocked(c.timers[0].when)
+			c.mu.Unlock()
+			continue
+		}
+		changed := c.changed
+		c.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // Timer is a pending AfterFunc call.
@@ -138,6 +139,7 @@ func (t *Timer) Stop() bool {
 		return false
 	}
 	heap.Remove(&t.c.timers, t.mt.index)
+	t.c.changedLocked()
 	return true
 }
 
@@ -159,7 +161,7 @@ func (c *Clock) addTimerLocked(d time.Duration, f func()) *manualTimer {
 	c.seq++
 	mt := &manualTimer{when: c.manualNow.Add(d), seq: c.seq, f: f}
 	heap.Push(&c.timers, mt)
-	c.changed.Broadcast()
+	c.changedLocked()
 	return mt
 }
 
@@ -188,6 +190,7 @@ func (c *Clock) Sleep(ctx context.Context, d time.Duration) bool {
 	mt := c.addTimerLocked(d, func() {
 		c.mu.Lock()
 		c.asleep--
+		c.changedLocked()
 		c.mu.Unlock()
 		close(done)
 	})
@@ -201,7 +204,7 @@ func (c *Clock) Sleep(ctx context.Context, d time.Duration) bool {
 		if pending {
 			heap.Remove(&c.timers, mt.index)
 			c.asleep--
-			c.changed.Broadcast()
+			c.changedLocked()
 		}
 		c.mu.Unlock()
 		if !pending {
@@ -231,6 +234,7 @@ func (c *Clock) advanceLocked(target time.Time) {
 		if mt.when.After(c.manualNow) {
 			c.manualNow = mt.when
 		}
+		c.changedLocked()
 		c.mu.Unlock()
 		mt.f()
 		c.mu.Lock()
@@ -238,6 +242,60 @@ func (c *Clock) advanceLocked(target time.Time) {
 	if target.After(c.manualNow) {
 		c.manualNow = target
 	}
+}
+
+// AdvanceToNext moves a manual clock to the instant its earliest pending timer is due and runs
+// the timers due then, as Advance does. It reports false, and does nothing, when no timer is
+// pending or the clock is scaled.
+func (c *Clock) AdvanceToNext() bool {
+	c.mu.Lock()
+	if c.scale != 0 || len(c.timers) == 0 {
+		c.mu.Unlock()
+		return false
+	}
+	d := c.timers[0].when.Sub(c.manualNow)
+	c.mu.Unlock()
+	c.Advance(max(d, 0))
+	return true
+}
+
+// Pending reports how many timers wait on a manual clock (AfterFunc calls not yet run nor
+// stopped, Sleep calls included). It is 0 on a scaled clock, whose timers are the runtime's.
+func (c *Clock) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
+}
+
+// WaitPending blocks until at least n timers are pending on a manual clock, and reports true; it
+// reports false when ctx ends first, and at once on a scaled clock. A test calls it after starting
+// work that will wait on simulated time (noting Pending before), so that its next Advance does not
+// come before the work has set its timer.
+func (c *Clock) WaitPending(ctx context.Context, n int) bool {
+	for {
+		c.mu.Lock()
+		if c.scale != 0 {
+			c.mu.Unlock()
+			return false
+		}
+		if len(c.timers) >= n {
+			c.mu.Unlock()
+			return true
+		}
+		changed := c.changed
+		c.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// changedLocked wakes whoever waits for the clock's state to change (WaitPending, Drive).
+func (c *Clock) changedLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
 }
 
 type manualTimer struct {

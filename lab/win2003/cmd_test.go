@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -555,22 +557,54 @@ func TestOutputsMatchRepoSamples(t *testing.T) {
 	}
 }
 
+// syncBuffer is a bytes.Buffer safe to read while a command writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // TestPingPacing: ping -n N answers at once, then once a simulated second (its use as a wait).
+// The test moves the manual clock a second at a time, each time once ping waits on it.
 func TestPingPacing(t *testing.T) {
-	clock := NewClock(DefaultStart, 1e5)
+	clock := NewManualClock(DefaultStart)
 	h, err := New(Spec{ComputerName: "WEB01", IIS: true, ServicePack: 2}, Options{Clock: clock, RequestInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := clock.Now()
-	out, _, rc := run(h, "ping -n 3 127.0.0.1", "")
+	var out syncBuffer
+	rc := make(chan int, 1)
+	go func() { rc <- h.Exec(context.Background(), "ping -n 3 127.0.0.1", nil, &out, io.Discard) }()
 	reply := "Reply from 127.0.0.1: bytes=32 time<1ms TTL=128\r\n"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // only a broken ping waits that long
+	defer cancel()
+	for replies := 1; replies < 3; replies++ {
+		if !clock.WaitPending(ctx, 1) {
+			t.Fatalf("ping did not wait after reply %d", replies)
+		}
+		if got := strings.Count(out.String(), reply); got != replies {
+			t.Fatalf("%d replies after %v of simulated time, want %d", got, clock.Now().Sub(before), replies)
+		}
+		clock.Advance(time.Second)
+	}
 	want := "\r\nPinging 127.0.0.1 with 32 bytes of data:\r\n\r\n" + reply + reply + reply +
 		"\r\nPing statistics for 127.0.0.1:\r\n    Packets: Sent = 3, Received = 3, Lost = 0 (0% loss),\r\nApproximate round trip times in milli-seconds:\r\n    Minimum = 0ms, Maximum = 0ms, Average = 0ms\r\n"
-	if out != want || rc != 0 {
-		t.Errorf("ping -n 3:\n got %q rc=%d\nwant %q", out, rc, want)
+	if code := <-rc; out.String() != want || code != 0 {
+		t.Errorf("ping -n 3:\n got %q rc=%d\nwant %q", out.String(), code, want)
 	}
-	if d := clock.Now().Sub(before); d < 2*time.Second {
-		t.Errorf("ping -n 3 took %v of simulated time, want at least 2s", d)
+	if d := clock.Now().Sub(before); d != 2*time.Second {
+		t.Errorf("ping -n 3 took %v of simulated time, want 2s", d)
 	}
 }

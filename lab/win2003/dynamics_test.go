@@ -13,15 +13,80 @@ import (
 	"github.com/iisremedy/iisremedy/lab/win2003"
 )
 
-// fastClock is a scaled clock: 30 simulated minutes pass in about 18 real milliseconds.
-func fastClock() *win2003.Clock { return win2003.NewClock(win2003.DefaultStart, 1e5) }
-
 // execer runs command lines on a host, over Exec or over WinRM.
 type execer func(t *testing.T, cmdline string, stdin []byte) (string, string, int)
 
 func direct(h *win2003.Host) execer {
 	return func(t *testing.T, cmdline string, stdin []byte) (string, string, int) {
 		return exec(t, h, cmdline, stdin)
+	}
+}
+
+// rig is a lab host under test, on a manual clock: simulated time moves only when the test
+// advances it, so no outcome depends on how fast the machine runs the test. run executes command
+// lines on the host, directly or over WinRM.
+type rig struct {
+	h     *win2003.Host
+	clock *win2003.Clock
+	run   execer
+	ended chan string // names of scheduled tasks as they end
+}
+
+// newRig builds a host of the scenario on a manual clock; onPower, when set, follows its power
+// changes as the fleet does (Options.OnPowerChange). run is nil until the caller sets it.
+func newRig(t *testing.T, scenario string, seed int64, onPower func(up bool)) *rig {
+	t.Helper()
+	r := &rig{clock: win2003.NewManualClock(win2003.DefaultStart), ended: make(chan string, 16)}
+	h, err := win2003.NewScenario(scenario, win2003.Options{Seed: seed, Clock: r.clock, OnPowerChange: onPower,
+		// A task's end is logged; the log is the host's only signal of it, and so the test's event.
+		Logf: func(format string, args ...any) {
+			if strings.HasSuffix(format, "task %s ended with %d") && len(args) > 0 {
+				r.ended <- fmt.Sprint(args[0])
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.h = h
+	return r
+}
+
+// directRig is a rig whose commands run through Host.Exec.
+func directRig(t *testing.T, scenario string, seed int64) *rig {
+	t.Helper()
+	r := newRig(t, scenario, seed, nil)
+	r.run = direct(r.h)
+	return r
+}
+
+// eventTimeout bounds a wait for an event that comes at once unless the host model is broken; it
+// only turns such a hang into a failure.
+const eventTimeout = time.Minute
+
+// waitPending waits until n timers are pending on the rig's clock.
+func (r *rig) waitPending(t *testing.T, n int, what string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+	defer cancel()
+	if !r.clock.WaitPending(ctx, n) {
+		t.Fatalf("%s never waited on the clock (%d timers pending, want %d)", what, r.clock.Pending(), n)
+	}
+}
+
+// waitTask waits until the scheduled task named name has ended.
+func (r *rig) waitTask(t *testing.T, name string) {
+	t.Helper()
+	timeout := time.NewTimer(eventTimeout)
+	defer timeout.Stop()
+	for {
+		select {
+		case n := <-r.ended:
+			if strings.EqualFold(n, name) {
+				return
+			}
+		case <-timeout.C:
+			t.Fatalf("task %s never ended", name)
+		}
 	}
 }
 
@@ -54,10 +119,11 @@ func stageInstaller(t *testing.T, run execer, arch, lang string) string {
 	return `C:\iisremedy\` + name
 }
 
-// installViaTask runs the installer from a one-shot SYSTEM task and polls the exit-code marker with
-// ping as the scaled wait; it returns the installer's exit code.
-func installViaTask(t *testing.T, run execer, installer string) string {
+// installViaTask runs the installer from a one-shot SYSTEM task, moves the clock past the
+// installer's run once it waits on the clock, and returns the exit code the task's script wrote.
+func installViaTask(t *testing.T, r *rig, installer string) string {
 	t.Helper()
+	run := r.run
 	script := "@echo off\r\n" + installer + " /quiet /norestart\r\n> C:\\iisremedy\\sp2.rc echo %ERRORLEVEL%\r\n"
 	if _, e, rc := run(t, `findstr "^" > C:\iisremedy\install.cmd`, []byte(script)); rc != 0 {
 		t.Fatalf("write install.cmd: %d %s", rc, e)
@@ -66,19 +132,22 @@ func installViaTask(t *testing.T, run execer, installer string) string {
 	if rc != 0 || !strings.Contains(out, "SUCCESS") {
 		t.Fatalf("schtasks /create: rc=%d %q %q", rc, out, e)
 	}
+	pending := r.clock.Pending() // the task's own start at 23:59, hours away
 	if out, e, rc := run(t, `schtasks /run /tn iisremedy-sp2`, nil); rc != 0 {
 		t.Fatalf("schtasks /run: rc=%d %q %q", rc, out, e)
 	}
-	for i := 0; i < 600; i++ {
-		out, _, rc := run(t, `if exist C:\iisremedy\sp2.rc type C:\iisremedy\sp2.rc`, nil)
-		if rc == 0 && strings.TrimSpace(out) != "" {
-			run(t, `schtasks /delete /tn iisremedy-sp2 /f`, nil)
-			return strings.TrimSpace(out)
-		}
-		run(t, `ping -n 61 127.0.0.1 > nul`, nil) // a simulated minute
+	r.waitPending(t, pending+1, "the installer")
+	if out, _, _ := run(t, `if exist C:\iisremedy\sp2.rc echo early`, nil); out != "" {
+		t.Fatal("the task wrote its exit code while the installer was still running")
 	}
-	t.Fatal("installer never wrote its marker")
-	return ""
+	r.clock.AdvanceToNext() // the installer's run time (at most 25 simulated minutes)
+	r.waitTask(t, "iisremedy-sp2")
+	out, _, rc = run(t, `type C:\iisremedy\sp2.rc`, nil)
+	if rc != 0 || strings.TrimSpace(out) == "" {
+		t.Fatalf("the task ended without writing its exit code: rc=%d %q", rc, out)
+	}
+	run(t, `schtasks /delete /tn iisremedy-sp2 /f`, nil)
+	return strings.TrimSpace(out)
 }
 
 var re1009 = regexp.MustCompile(`EventCode=1009`)
@@ -109,31 +178,43 @@ func poolStates(t *testing.T, run execer) string {
 	return strings.Join(strings.Fields(out), " ")
 }
 
-// reboot runs shutdown /r and waits for the host to go down and, unless it never returns, up.
-func reboot(t *testing.T, h *win2003.Host, run execer) bool {
+// reboot runs shutdown /r /t 120 and moves the clock through it: the host stays up until the
+// 120 seconds have passed, goes down then and, unless it never returns, is up again after the
+// 3-minute boot. It reports whether the host is up.
+func reboot(t *testing.T, r *rig) bool {
 	t.Helper()
-	ch := h.PowerChanged()
-	// rc -1: the connection dropped because the host went down first (over WinRM with a fast clock)
-	if out, e, rc := run(t, `shutdown /r /t 120 /d p:2:17 /c "iisremedy: SP2 re-applied"`, nil); rc != 0 && rc != -1 {
+	h := r.h
+	down := h.PowerChanged()
+	if out, e, rc := r.run(t, `shutdown /r /t 120 /d p:2:17 /c "iisremedy: SP2 re-applied"`, nil); rc != 0 {
 		t.Fatalf("shutdown: %d %q %q", rc, out, e)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	r.clock.Advance(119 * time.Second)
+	if !h.Up() {
+		t.Fatal("host down before /t elapsed")
+	}
+	r.clock.Advance(time.Second)
 	select {
-	case <-ch:
-	case <-ctx.Done():
-		t.Fatal("host did not go down")
+	case <-down:
+	default:
+		t.Fatal("host did not go down when /t elapsed")
 	}
 	if h.Up() {
 		t.Fatal("host up right after going down")
 	}
+	up := h.PowerChanged()
 	if h.Spec().NeverReturns {
-		return false
+		r.clock.Advance(24 * time.Hour)
+		return h.Up()
 	}
+	r.clock.Advance(3*time.Minute - time.Second)
+	if h.Up() {
+		t.Fatal("host up before its boot time")
+	}
+	r.clock.Advance(time.Second)
 	select {
-	case <-h.PowerChanged():
-	case <-ctx.Done():
-		t.Fatal("host did not come back")
+	case <-up:
+	default:
+		t.Fatal("host did not come back after its boot time")
 	}
 	return h.Up()
 }
@@ -145,13 +226,14 @@ func bootTime(t *testing.T, run execer) string {
 }
 
 // remediate is the whole flow on one host; it returns the 1009 events seen after the reboot.
-func remediate(t *testing.T, h *win2003.Host, run execer, doReboot bool) (rc string, new1009 int, warm string) {
-	spec := h.Spec()
+func remediate(t *testing.T, r *rig, doReboot bool) (rc string, new1009 int, warm string) {
+	spec := r.h.Spec()
+	run := r.run
 	installer := stageInstaller(t, run, spec.Arch, spec.Language)
-	rc = installViaTask(t, run, installer)
+	rc = installViaTask(t, r, installer)
 	before := bootTime(t, run)
 	if doReboot {
-		if !reboot(t, h, run) {
+		if !reboot(t, r) {
 			return rc, -1, ""
 		}
 		if after := bootTime(t, run); after <= before {
@@ -161,17 +243,14 @@ func remediate(t *testing.T, h *win2003.Host, run execer, doReboot bool) (rc str
 	base := count1009(t, run)
 	startPools(t, run)
 	warm = warmUp(t, run)
-	run(t, `ping -n 601 127.0.0.1 > nul`, nil) // ten simulated minutes of background requests
+	r.clock.Advance(10 * time.Minute) // ten simulated minutes of background requests
 	return rc, count1009(t, run) - base, warm
 }
 
 func TestDynamicsAffectedRebootHeals(t *testing.T) {
-	h, err := win2003.NewScenario("affected", win2003.Options{Seed: 11, Clock: fastClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := direct(h)
-	rc, n, warm := remediate(t, h, run, true)
+	r := directRig(t, "affected", 11)
+	h, run := r.h, r.run
+	rc, n, warm := remediate(t, r, true)
 	if rc != "3010" {
 		t.Errorf("installer exit code %s, want 3010 (in-use files replaced at reboot)", rc)
 	}
@@ -194,12 +273,9 @@ func TestDynamicsAffectedRebootHeals(t *testing.T) {
 }
 
 func TestDynamicsNoRebootStaysBroken(t *testing.T) {
-	h, err := win2003.NewScenario("affected", win2003.Options{Seed: 12, Clock: fastClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := direct(h)
-	rc, n, warm := remediate(t, h, run, false)
+	r := directRig(t, "affected", 12)
+	h, run := r.h, r.run
+	rc, n, warm := remediate(t, r, false)
 	if rc != "3010" {
 		t.Errorf("installer exit code %s, want 3010", rc)
 	}
@@ -216,12 +292,8 @@ func TestDynamicsNoRebootStaysBroken(t *testing.T) {
 }
 
 func TestDynamicsOtherCauseStaysBroken(t *testing.T) {
-	h, err := win2003.NewScenario("other-cause", win2003.Options{Seed: 13, Clock: fastClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := direct(h)
-	rc, n, warm := remediate(t, h, run, true)
+	r := directRig(t, "other-cause", 13)
+	rc, n, warm := remediate(t, r, true)
 	if rc != "0" {
 		t.Errorf("installer exit code %s, want 0 (nothing below SP2)", rc)
 	}
@@ -231,13 +303,10 @@ func TestDynamicsOtherCauseStaysBroken(t *testing.T) {
 }
 
 func TestDynamicsInstallerFailsOnShortDisk(t *testing.T) {
-	h, err := win2003.NewScenario("installer-fails", win2003.Options{Seed: 14, Clock: fastClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := direct(h)
+	r := directRig(t, "installer-fails", 14)
+	run := r.run
 	installer := stageInstaller(t, run, "x86", "0409")
-	if rc := installViaTask(t, run, installer); rc != "1603" {
+	if rc := installViaTask(t, r, installer); rc != "1603" {
 		t.Errorf("installer exit code %s, want 1603", rc)
 	}
 	// the three lines of the failure sample in docs/facts.md §2.3, each ending a log line
@@ -250,39 +319,36 @@ func TestDynamicsInstallerFailsOnShortDisk(t *testing.T) {
 }
 
 func TestDynamicsCorruptInstaller(t *testing.T) {
-	h, err := win2003.NewScenario("affected", win2003.Options{Seed: 15, Clock: fastClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := direct(h)
+	r := directRig(t, "affected", 15)
+	run := r.run
 	name, _, _ := win2003.InstallerImage("x86", "0409")
 	run(t, `mkdir C:\iisremedy`, nil)
 	run(t, `findstr "^" > C:\iisremedy\`+name, []byte("MZ truncated"))
-	if rc := installViaTask(t, run, `C:\iisremedy\`+name); rc != "1603" {
+	if rc := installViaTask(t, r, `C:\iisremedy\`+name); rc != "1603" {
 		t.Errorf("corrupt installer exit code %s, want 1603", rc)
 	}
 }
 
 func TestDynamicsSecondInstallerRefused(t *testing.T) {
-	clock := win2003.NewClock(win2003.DefaultStart, 1e3) // the first install runs for ~1.5 s
-	h, err := win2003.NewScenario("affected", win2003.Options{Seed: 16, Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := direct(h)
+	r := directRig(t, "affected", 16)
+	h, run := r.h, r.run
 	installer := stageInstaller(t, run, "x86", "0409")
 	if _, e, rc := run(t, `schtasks /create /tn a /tr "`+installer+` /quiet /norestart" /sc once /st 23:59:00 /ru SYSTEM`, nil); rc != 0 {
 		t.Fatal(e)
 	}
+	pending := r.clock.Pending()
 	run(t, `schtasks /run /tn a`, nil)
-	for i := 0; i < 1000 && !h.Installing(); i++ {
-		run(t, `ping -n 2 127.0.0.1 > nul`, nil)
-	}
+	r.waitPending(t, pending+1, "the first installer") // it runs until the clock moves
 	if !h.Installing() {
 		t.Fatal("first installer did not start")
 	}
 	if _, _, rc := run(t, installer+" /quiet /norestart", nil); rc != win2003.ExitInstallerBusy {
 		t.Errorf("second installer exit code %d, want %d", rc, win2003.ExitInstallerBusy)
+	}
+	r.clock.AdvanceToNext()
+	r.waitTask(t, "a")
+	if h.Installing() {
+		t.Error("still installing after the first installer ended")
 	}
 }
 
@@ -340,26 +406,21 @@ func TestDynamicsRebootManualClock(t *testing.T) {
 func TestDynamicsVariants(t *testing.T) {
 	for i, name := range []string{"x64", "spanish", "winnt-root", "kb973917", "flaky", "mismatch"} {
 		t.Run(name, func(t *testing.T) {
-			h, err := win2003.NewScenario(name, win2003.Options{Seed: int64(40 + i), Clock: fastClock()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			run := direct(h)
-			rc, n, warm := remediate(t, h, run, true)
+			r := directRig(t, name, int64(40+i))
+			rc, n, warm := remediate(t, r, true)
 			if rc != "3010" || n != 0 || warm != "200" {
 				t.Errorf("%s: installer %s, %d new 1009 after reboot, warm-up %s; want 3010, 0, 200", name, rc, n, warm)
 			}
-			sr := h.Spec().SystemRoot
-			if v := h.FileVersion(sr + `\system32\inetsrv\iisutil.dll`); v != win2003.VersionSP2 {
+			sr := r.h.Spec().SystemRoot
+			if v := r.h.FileVersion(sr + `\system32\inetsrv\iisutil.dll`); v != win2003.VersionSP2 {
 				t.Errorf("iisutil.dll %s", v)
 			}
 		})
 	}
 	// the wrong language's installer fails
-	h, _ := win2003.NewScenario("spanish", win2003.Options{Seed: 50, Clock: fastClock()})
-	run := direct(h)
-	inst := stageInstaller(t, run, "x86", "0409")
-	if rc := installViaTask(t, run, inst); rc != "1603" {
+	r := directRig(t, "spanish", 50)
+	inst := stageInstaller(t, r.run, "x86", "0409")
+	if rc := installViaTask(t, r, inst); rc != "1603" {
 		t.Errorf("ENU installer on a Spanish host: %s, want 1603", rc)
 	}
 }

@@ -18,8 +18,9 @@
 // # Time
 //
 // Time is a Clock: NewClock(start, scale) runs scale simulated seconds per real second (60 = one
-// simulated minute per second; tests use 1e4 to 1e5), NewManualClock stands still until Advance.
-// One Clock may drive a whole fleet. State is mostly data: worker starts, crashes and Rapid-Fail
+// simulated minute per second), NewManualClock stands still until Advance. Tests use a manual
+// clock, so that their outcome never depends on the machine's speed: they advance it past the
+// timers the host sets (Pending, WaitPending, AdvanceToNext). One Clock may drive a whole fleet. State is mostly data: worker starts, crashes and Rapid-Fail
 // Protection are computed lazily from the clock when something looks, so an idle host runs no
 // goroutine and costs about 30 KB. Timers exist only for a pending shutdown, a boot, a scheduled
 // task waiting for its start time, and a running task or installer.

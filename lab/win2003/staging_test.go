@@ -61,7 +61,7 @@ func TestStagingChunkedAndRaw(t *testing.T) {
 // TestConcurrentExec runs commands and requests on one host from many goroutines (run with -race):
 // every command line must complete with its full output.
 func TestConcurrentExec(t *testing.T) {
-	h, err := win2003.NewScenario("affected", win2003.Options{Seed: 32, Clock: win2003.NewClock(win2003.DefaultStart, 1e4)})
+	h, err := win2003.NewScenario("affected", win2003.Options{Seed: 32, Clock: win2003.NewManualClock(win2003.DefaultStart)})
 	if err != nil {
 		t.Fatal(err)
 	}

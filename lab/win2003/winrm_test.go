@@ -17,13 +17,23 @@ import (
 
 var _ wsman.Host = (*win2003.Host)(nil)
 
-// serveWinRM puts h behind a real WinRM listener (lab/wsman, Basic over HTTP) the way the fleet
-// does: while the host is down the listener drops every connection, and a power change resets the
-// server's shells.
-func serveWinRM(t *testing.T, h *win2003.Host) execer {
+// winrmRig builds a host of the scenario on a manual clock behind a real WinRM listener
+// (lab/wsman, Basic over HTTP) the way the fleet does: while the host is down the listener drops
+// every connection, and going down resets the server's shells and closes its connections, within
+// the power change (Options.OnPowerChange), before anyone waiting on PowerChanged wakes.
+func winrmRig(t *testing.T, scenario string, seed int64) *rig {
 	t.Helper()
-	srv := &wsman.Server{Host: h, Hostname: h.ComputerName(), Auth: []string{"basic"}, AllowUnencrypted: true, Password: "Passw0rd!"}
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var srv *wsman.Server
+	var ts *httptest.Server
+	r := newRig(t, scenario, seed, func(up bool) {
+		if !up {
+			srv.Reset()
+			ts.CloseClientConnections()
+		}
+	})
+	h := r.h
+	srv = &wsman.Server{Host: h, Hostname: h.ComputerName(), Auth: []string{"basic"}, AllowUnencrypted: true, Password: "Passw0rd!"}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if !h.Up() {
 			if hj, ok := w.(http.Hijacker); ok {
 				if c, _, err := hj.Hijack(); err == nil {
@@ -34,29 +44,15 @@ func serveWinRM(t *testing.T, h *win2003.Host) execer {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
-		srv.ServeHTTP(w, r)
+		srv.ServeHTTP(w, req)
 	})
-	ts := httptest.NewUnstartedServer(handler)
+	ts = httptest.NewUnstartedServer(handler)
 	srv.Configure(ts.Config)
+	// One connection a request: a connection kept alive across the power-off would be closed
+	// under the client, whose next request would fail whenever it picked it up before noticing.
+	ts.Config.SetKeepAlivesEnabled(false)
 	ts.Start()
 	t.Cleanup(func() { ts.CloseClientConnections(); ts.Close(); srv.Reset() })
-	go func() {
-		// the fleet's side of the power API: reset shells and connections on every change
-		for {
-			ch := h.PowerChanged()
-			select {
-			case <-ch:
-				// Only a host that is down loses its shells and connections; reacting to the
-				// change back up would race with a client that already reconnected.
-				if !h.Up() {
-					srv.Reset()
-					ts.CloseClientConnections()
-				}
-			case <-t.Context().Done():
-				return
-			}
-		}
-	}()
 	hostS, portS, _ := net.SplitHostPort(ts.Listener.Addr().String())
 	port, _ := strconv.Atoi(portS)
 	params := winrm.NewParameters("PT60S", "en-US", 100*1024)
@@ -64,7 +60,7 @@ func serveWinRM(t *testing.T, h *win2003.Host) execer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return func(t *testing.T, cmdline string, stdin []byte) (string, string, int) {
+	r.run = func(t *testing.T, cmdline string, stdin []byte) (string, string, int) {
 		t.Helper()
 		var out, errb bytes.Buffer
 		var code int
@@ -74,12 +70,12 @@ func serveWinRM(t *testing.T, h *win2003.Host) execer {
 		} else {
 			code, err = c.RunWithContext(context.Background(), cmdline, &out, &errb)
 		}
-		if err != nil {
-			// a transport error (e.g. the host went down under a shutdown command) shows as rc -1
+		if err != nil { // a transport error shows as rc -1
 			return out.String(), "winrm: " + err.Error(), -1
 		}
 		return out.String(), errb.String(), code
 	}
+	return r
 }
 
 // TestWinRMProbeAndRemediation runs the probe and the whole remediation over real WinRM
@@ -98,17 +94,13 @@ func TestWinRMProbeAndRemediation(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.scenario+"/reboot="+strconv.FormatBool(tc.reboot), func(t *testing.T) {
-			h, err := win2003.NewScenario(tc.scenario, win2003.Options{Seed: 21, Clock: win2003.NewClock(win2003.DefaultStart, 1e4)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			run := serveWinRM(t, h)
-			out, _, rc := run(t, checks.ProbeCommand(), nil)
+			r := winrmRig(t, tc.scenario, 21)
+			out, _, rc := r.run(t, checks.ProbeCommand(), nil)
 			if rc != 0 {
 				t.Fatalf("probe over WinRM: rc=%d", rc)
 			}
 			checkCapture(t, tc.scenario, "winrm", []byte(out))
-			rcs, n, warm := remediate(t, h, run, tc.reboot)
+			rcs, n, warm := remediate(t, r, tc.reboot)
 			if rcs != tc.wantRC {
 				t.Errorf("installer exit code %s, want %s", rcs, tc.wantRC)
 			}

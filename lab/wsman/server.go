@@ -188,6 +188,10 @@ func (s *Server) Reset() {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.init()
 	n := s.c.requests.Add(1)
+	// The body is read first: net/http notices a client that hangs up (and cancels r.Context) only
+	// once the body has been read to its end, and the latency must end when its client gives up.
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.maxEnvelope())+1))
+	s.c.bytesIn.Add(int64(len(body)))
 	if s.Latency > 0 {
 		t := time.NewTimer(s.Latency)
 		select {
@@ -213,8 +217,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "", http.StatusMethodNotAllowed)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.maxEnvelope())+1))
-	s.c.bytesIn.Add(int64(len(body)))
 	if err != nil {
 		s.drop(w)
 		return
