@@ -90,6 +90,9 @@ type Engine struct {
 	Commands func(CommandRecord)
 	// StageLimit caps the installer bytes per second sent to all hosts together (nil = none).
 	StageLimit *RateLimit
+	// Transfer, when set, hears how far each host's installer transfer is (installer bytes sent
+	// of total); it is called often and from many goroutines.
+	Transfer func(host string, sent, total int64)
 	// HTTP is the client of the warm-up requests (nil = direct, no redirects followed).
 	HTTP *http.Client
 	// Logger receives the probes that are tried again (nil = none).

@@ -34,10 +34,11 @@ type PullServer struct {
 }
 
 type grant struct {
-	host    string
-	name    string
-	path    string
-	revoked bool
+	host     string
+	name     string
+	path     string
+	revoked  bool
+	progress func(int64) // hears the bytes sent (nil = nobody)
 }
 
 // StartPullServer listens on addr (host:port; port 0 = any free port) and serves until Close.
@@ -68,13 +69,13 @@ func (s *PullServer) Close() { _ = s.srv.Close() }
 func (s *PullServer) Served() int64 { return s.served.Load() }
 
 // Grant makes the file at path downloadable by one host under a new token and returns its URL
-// and the function that revokes it.
-func (s *PullServer) Grant(host, name, path string) (url string, revoke func()) {
+// and the function that revokes it; progress (nil = none) hears the bytes served.
+func (s *PullServer) Grant(host, name, path string, progress func(int64)) (url string, revoke func()) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	token := hex.EncodeToString(b[:])
 	s.mu.Lock()
-	g := &grant{host: host, name: name, path: path}
+	g := &grant{host: host, name: name, path: path, progress: progress}
 	s.grants[token] = g
 	s.mu.Unlock()
 	return fmt.Sprintf("http://%s/%s/%s", s.URLHost, token, name), func() {
@@ -129,15 +130,16 @@ func (s *PullServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	http.ServeContent(&pacedWriter{ResponseWriter: w, ctx: r.Context(), l: s.limit, served: &s.served}, r, name, st.ModTime(), f)
+	http.ServeContent(&pacedWriter{ResponseWriter: w, ctx: r.Context(), l: s.limit, served: &s.served, progress: g.progress}, r, name, st.ModTime(), f)
 }
 
 // pacedWriter paces a response's body through the rate limit and counts it.
 type pacedWriter struct {
 	http.ResponseWriter
-	ctx    context.Context
-	l      *RateLimit
-	served *atomic.Int64
+	ctx      context.Context
+	l        *RateLimit
+	served   *atomic.Int64
+	progress func(int64)
 }
 
 func (p *pacedWriter) Write(b []byte) (int, error) {
@@ -151,6 +153,9 @@ func (p *pacedWriter) Write(b []byte) (int, error) {
 		m, err := p.ResponseWriter.Write(b[:n])
 		written += m
 		p.served.Add(int64(m))
+		if p.progress != nil {
+			p.progress(int64(m))
+		}
 		if err != nil {
 			return written, err
 		}

@@ -26,7 +26,7 @@ func TestPullServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	url, revoke := s.Grant("web01", x86ENU, path)
+	url, revoke := s.Grant("web01", x86ENU, path, nil)
 	get := func(u string, header ...string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, u, nil)

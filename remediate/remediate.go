@@ -1,6 +1,7 @@
 package remediate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ const (
 	RefusedDrift      Outcome = "refused-drift"      // the host's facts changed since the plan
 	NotPlanned        Outcome = "not-planned"        // the plan does nothing to this host
 	Interrupted       Outcome = "interrupted"        // stopped at a safe point, or never started; a rerun resumes
+	Staged            Outcome = "staged"             // iisremedy stage: the installer is on the host, proven
 )
 
 // HostResult is what a remediation did to one host.
@@ -63,6 +65,8 @@ type Run struct {
 	MaxFailurePercent float64
 	// Done names hosts a previous run of the plan already remediated: they are left alone.
 	Done map[string]bool
+	// StageOnly stops every host after its installer is staged and proven (iisremedy stage).
+	StageOnly bool
 }
 
 // ErrStopped reports a run that stopped starting hosts: drained, or past its failure threshold.
@@ -170,6 +174,8 @@ type hostRun struct {
 	installer   string // W\SHA.exe
 	installCode int
 	notes       []string
+	// secret is the pull token of the host's transfer, kept out of the transcript.
+	secret string
 }
 
 func (e *Engine) remediateOne(ctx context.Context, r *Run, ph PlanHost) (res HostResult) {
@@ -210,6 +216,9 @@ func (e *Engine) remediateOne(ctx context.Context, r *Run, ph PlanHost) (res Hos
 		{StepPools, hr.pools},
 		{StepVerify, hr.verify},
 	}
+	if r.StageOnly {
+		steps = steps[:2]
+	}
 	for _, st := range steps {
 		hr.step = st.step
 		if drained(r.Drain) && st.step != StepProbe {
@@ -242,15 +251,18 @@ func (e *Engine) remediateOne(ctx context.Context, r *Run, ph PlanHost) (res Hos
 		}
 	}
 	hr.step = ""
+	if r.StageOnly {
+		return hr.result(Staged, hr.notes)
+	}
 	return hr.result(Remediated, append(hr.notes, "Verified: every auto-start pool stayed started through the soak window, no new worker crash, and the core IIS files are at the baseline."))
 }
 
 func (hr *hostRun) result(o Outcome, evidence []string) HostResult {
 	step := hr.step
-	if o == Remediated {
+	if o == Remediated || o == Staged {
 		step = ""
 	}
-	if o != Remediated {
+	if o != Remediated && o != Staged {
 		evidence = append(append([]string(nil), hr.notes...), evidence...)
 	}
 	return HostResult{Host: hr.h, Verdict: hr.ph.Verdict, Outcome: o, Step: step, Evidence: evidence, Facts: hr.facts}
@@ -323,9 +335,16 @@ func (hr *hostRun) runInput(ctx context.Context, cmdline string, stdin func() st
 	} else {
 		res, err = s.Run(ctx, cmdline)
 	}
+	line := cmdline
+	if hr.secret != "" {
+		// The pull token stays out of the transcript, the evidence and the output.
+		line = strings.ReplaceAll(line, hr.secret, "[token]")
+		res.Stdout = bytes.ReplaceAll(res.Stdout, []byte(hr.secret), []byte("[token]"))
+		res.Stderr = bytes.ReplaceAll(res.Stderr, []byte(hr.secret), []byte("[token]"))
+	}
 	if hr.e.Commands != nil {
 		hr.e.Commands(CommandRecord{Host: hr.h.Entry, Step: hr.step, At: start, Duration: hr.e.clock().Now().Sub(start),
-			CommandLine: cmdline, ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr, Err: err})
+			CommandLine: line, ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr, Err: err})
 	}
 	if err != nil {
 		hr.drop(ctx, err)

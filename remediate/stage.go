@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/iisremedy/iisremedy/remote"
 )
@@ -203,7 +204,7 @@ func (hr *hostRun) openLines(ctx context.Context, path string, offset int64) std
 		f.Close()
 		return errReader{err}
 	}
-	var r io.Reader = &lineEncoder{src: bufio.NewReaderSize(f, pushLine), raw: make([]byte, pushLine)}
+	var r io.Reader = &lineEncoder{src: bufio.NewReaderSize(f, pushLine), raw: make([]byte, pushLine), progress: hr.progress(offset)}
 	if hr.e.StageLimit != nil {
 		r = &limitedReader{ctx: ctx, r: r, l: hr.e.StageLimit, ratio: 0.75}
 	}
@@ -224,10 +225,11 @@ func (e errReader) Close() error             { return nil }
 
 // lineEncoder turns a byte stream into base64 lines of pushLine raw bytes, CRLF-terminated.
 type lineEncoder struct {
-	src  io.Reader
-	raw  []byte
-	line []byte // encoded text not read yet
-	err  error
+	src      io.Reader
+	raw      []byte
+	line     []byte // encoded text not read yet
+	err      error
+	progress func(n int64) // hears the raw bytes encoded (nil = nobody)
 }
 
 func (l *lineEncoder) Read(p []byte) (int, error) {
@@ -241,6 +243,9 @@ func (l *lineEncoder) Read(p []byte) (int, error) {
 		}
 		l.err = err
 		if n > 0 {
+			if l.progress != nil {
+				l.progress(int64(n))
+			}
 			enc := make([]byte, base64.StdEncoding.EncodedLen(n)+2)
 			base64.StdEncoding.Encode(enc, l.raw[:n])
 			copy(enc[len(enc)-2:], "\r\n")
@@ -252,14 +257,28 @@ func (l *lineEncoder) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// progress returns the function that adds bytes sent to the host's transfer, from offset.
+func (hr *hostRun) progress(offset int64) func(int64) {
+	if hr.e.Transfer == nil {
+		return nil
+	}
+	var sent atomic.Int64
+	sent.Store(offset)
+	total := hr.ph.Installer.Size
+	hr.e.Transfer(hr.h.Entry, offset, total)
+	return func(n int64) { hr.e.Transfer(hr.h.Entry, sent.Add(n), total) }
+}
+
 // pull has the host download the installer from the runner's pull server: PowerShell with a
 // ranged request where it exists, else the VBScript of ranged chunks, assembled with copy /b.
 func (hr *hostRun) pull(ctx context.Context, local Installer) error {
 	if hr.r.Pull == nil {
 		return fail(StepStage, "no pull server: the run was started without --serve-addr")
 	}
-	url, revoke := hr.r.Pull.Grant(hr.h.Entry, hr.ph.Installer.File, local.Path)
+	url, revoke := hr.r.Pull.Grant(hr.h.Entry, hr.ph.Installer.File, local.Path, hr.progress(0))
 	defer revoke()
+	hr.secret = Token(url)
+	defer func() { hr.secret = "" }()
 	sha := hr.ph.Installer.SHA256
 	for attempt := 1; ; attempt++ {
 		var res remote.Result
