@@ -105,9 +105,9 @@ func (j *Journal) Run(id string) (Run, error) {
 	if id == "" {
 		return Run{}, j.errf("run: no ID given: %w", ErrNotFound)
 	}
-	runs, err := j.runs(`SELECT `+runColumns+` FROM runs WHERE id = ?1
-		UNION ALL SELECT `+runColumns+` FROM runs WHERE substr(id, 1, length(?1)) = ?1 AND id <> ?1
-		LIMIT 3`, id)
+	// The exact match first, then at most two more, to name in the error.
+	runs, err := j.runs(`SELECT `+runColumns+` FROM runs WHERE substr(id, 1, length(?1)) = ?1
+		ORDER BY id <> ?1, id LIMIT 3`, id)
 	switch {
 	case err != nil:
 		return Run{}, j.errf("run %s: %w", id, err)
