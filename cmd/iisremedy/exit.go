@@ -54,6 +54,8 @@ func exitCodeFor(err error) exitCode {
 		return exitOK
 	case errors.As(err, &silent):
 		return silent.code
+	case errors.Is(err, errAborted):
+		return exitAborted
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	case errors.As(err, &usage):

@@ -161,11 +161,12 @@ func loadInstallers(dir string, pb *playbooks.Playbook) (*remediate.Installers, 
 
 // planned is what plan, run and stage share: the hosts probed, their findings and the plan.
 type planned struct {
-	plan     *remediate.Plan
-	hosts    []remediate.Host
-	password string
-	pbs      []*playbooks.Playbook
-	engine   *remediate.Engine
+	plan       *remediate.Plan
+	installers *remediate.Installers
+	hosts      []remediate.Host
+	password   string
+	pbs        []*playbooks.Playbook
+	engine     *remediate.Engine
 }
 
 // makePlan probes the inventory's hosts and plans their remediation; nothing is written to a
@@ -210,7 +211,7 @@ func makePlan(ctx context.Context, ios *ioStreams, global *globalOptions, connec
 		return nil, err
 	}
 	plan := remediate.NewPlan(findings, rem.options(def), installers, pbs, "iisremedy "+buildVersion(), time.Now(), inventory)
-	return &planned{plan: plan, hosts: hosts, password: password, pbs: pbs, engine: e}, nil
+	return &planned{plan: plan, installers: installers, hosts: hosts, password: password, pbs: pbs, engine: e}, nil
 }
 
 // newEngine builds the engine of a command that connects.

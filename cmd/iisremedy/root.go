@@ -32,7 +32,7 @@ EXIT STATUS
   0    all good
   1    a host failed or needs attention
   2    usage or input error; nothing was touched
-  3    aborted (reserved for the remediation commands, not built yet)
+  3    a remediation stopped early: drained by Ctrl-C, or past --max-failures
   130  interrupted`
 
 func newRootCmd(ios *ioStreams, getenv func(string) string, started *bool) *cobra.Command {
@@ -61,6 +61,12 @@ func newRootCmd(ios *ioStreams, getenv func(string) string, started *bool) *cobr
 
 	root.AddCommand(
 		newDetectCmd(ios, opts),
+		newStageCmd(ios, opts),
+		newPlanCmd(ios, opts),
+		newApplyCmd(ios, opts),
+		newRunCmd(ios, opts),
+		newHistoryCmd(ios, opts),
+		newReportCmd(ios, opts),
 		newDiagnoseCmd(ios),
 		newProbeScriptCmd(ios),
 		newPlaybooksCmd(ios),
