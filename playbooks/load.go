@@ -1,9 +1,7 @@
 package playbooks
 
 import (
-	"bytes"
 	"embed"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -137,79 +135,24 @@ func Load(file string, data []byte) (pb *Playbook, err error) {
 	if len(data) > maxPlaybookSize {
 		return nil, Errors{{File: file, Msg: fmt.Sprintf("playbook larger than %d bytes", maxPlaybookSize)}}
 	}
-	root, err := parseYAML(file, data)
+	root, err := ParseYAML(file, data, "playbook")
 	if err != nil {
 		return nil, err
 	}
-	d := &decoder{file: file}
+	d := &decoder{YAMLDecoder: YAMLDecoder{File: file}}
 	pb = &Playbook{File: file}
 	d.playbook(root, pb)
-	if len(d.errs) > 0 {
-		sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Line < d.errs[j].Line })
-		return nil, d.errs
+	if len(d.Errs) > 0 {
+		sort.SliceStable(d.Errs, func(i, j int) bool { return d.Errs[i].Line < d.Errs[j].Line })
+		return nil, d.Errs
 	}
 	return pb, nil
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
-
-// parseYAML returns the root mapping of a single-document YAML file.
-func parseYAML(file string, data []byte) (root *yaml.Node, err error) {
-	defer func() {
-		// The YAML library is not ours; a panic inside it must not take the tool down.
-		if r := recover(); r != nil {
-			root, err = nil, Errors{{File: file, Msg: fmt.Sprintf("not valid YAML: %v", r)}}
-		}
-	}()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, Errors{{File: file, Msg: "empty playbook"}}
-		}
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		line := 0
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			line, _ = strconv.Atoi(m[1])
-			msg = strings.TrimPrefix(msg, m[0]+": ")
-			if yamlParserProblem(msg) {
-				line++
-			}
-		}
-		return nil, Errors{{File: file, Line: line, Msg: "not valid YAML: " + msg}}
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, Errors{{File: file, Line: extra.Line, Msg: "more than one YAML document"}}
-	} else if !errors.Is(err, io.EOF) {
-		return nil, Errors{{File: file, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
-		return nil, Errors{{File: file, Line: doc.Line, Msg: "empty playbook"}}
-	}
-	return doc.Content[0], nil
-}
-
-// yamlParserProblem reports the YAML library's parser (not scanner) errors, whose line it
-// gives counting from 0 where the scanner's count from 1 (go.yaml.in/yaml/v3 decode.go fail).
-func yamlParserProblem(msg string) bool {
-	for _, p := range []string{
-		"did not find expected <", "did not find expected node content", "did not find expected '-' indicator",
-		"did not find expected key", "did not find expected ',' or", "found undefined tag handle",
-		"found duplicate %", "found incompatible YAML document",
-	} {
-		if strings.HasPrefix(msg, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// decoder walks the YAML node tree into typed values, collecting every problem.
+// decoder reads a playbook: the YAML decoder, plus where each accepted package and trigger
+// file came from, for the checks across sections.
 type decoder struct {
-	file string
-	errs Errors
-	// Where each accepted package and trigger file came from, for cross-section checks.
+	YAMLDecoder
 	pkgRefs  []ref
 	fileRefs [][]ref
 }
@@ -219,180 +162,23 @@ type ref struct {
 	field string
 }
 
-func (d *decoder) errf(n *yaml.Node, field, format string, args ...any) {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	d.errs = append(d.errs, &Error{File: d.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
-}
-
-type fieldFunc func(v *yaml.Node, field string)
-
-// mapping checks n is a mapping and calls each handler with its value. Unknown and
-// duplicate keys are errors; so are missing required keys.
-func (d *decoder) mapping(n *yaml.Node, field string, handlers map[string]fieldFunc, required ...string) {
-	if !d.kind(n, field, yaml.MappingNode, "a mapping") {
-		return
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		sub := join(field, k.Value)
-		if k.Kind != yaml.ScalarNode {
-			d.errf(k, field, "keys must be plain names")
-			continue
-		}
-		if seen[k.Value] {
-			d.errf(k, sub, "duplicate field")
-			continue
-		}
-		seen[k.Value] = true
-		h, ok := handlers[k.Value]
-		if !ok {
-			d.errf(k, sub, "unknown field")
-			continue
-		}
-		if v.Kind == yaml.AliasNode {
-			d.errf(v, sub, "YAML aliases are not supported")
-			continue
-		}
-		h(v, sub)
-	}
-	for _, r := range required {
-		if !seen[r] {
-			d.errf(n, join(field, r), "missing")
-		}
-	}
-}
-
-func join(field, key string) string {
-	if field == "" {
-		return key
-	}
-	return field + "." + key
-}
-
-func (d *decoder) kind(n *yaml.Node, field string, k yaml.Kind, want string) bool {
-	if n.Kind == yaml.AliasNode {
-		d.errf(n, field, "YAML aliases are not supported")
-		return false
-	}
-	if n.Kind == k {
-		return true
-	}
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		d.errf(n, field, "missing value, want %s", want)
-		return false
-	}
-	d.errf(n, field, "want %s", want)
-	return false
-}
-
-// list calls each for every element of a sequence.
-func (d *decoder) list(n *yaml.Node, field string, each func(v *yaml.Node, field string)) {
-	if !d.kind(n, field, yaml.SequenceNode, "a list") {
-		return
-	}
-	for i, v := range n.Content {
-		each(v, fmt.Sprintf("%s[%d]", field, i))
-	}
-}
-
-func (d *decoder) str(n *yaml.Node, field string) (string, bool) {
-	if !d.kind(n, field, yaml.ScalarNode, "a string") {
-		return "", false
-	}
-	if n.Tag == "!!null" {
-		d.errf(n, field, "missing value")
-		return "", false
-	}
-	return n.Value, true
-}
-
-// text is a non-empty string.
-func (d *decoder) text(n *yaml.Node, field string, dst *string) {
-	s, ok := d.str(n, field)
-	if !ok {
-		return
-	}
-	if strings.TrimSpace(s) == "" {
-		d.errf(n, field, "empty")
-		return
-	}
-	*dst = s
-}
-
-func (d *decoder) integer(n *yaml.Node, field string, min, max int64) (int64, bool) {
-	s, ok := d.str(n, field)
-	if !ok {
-		return 0, false
-	}
-	if n.Tag != "!!int" {
-		d.errf(n, field, "%q is not an integer", s)
-		return 0, false
-	}
-	v, err := strconv.ParseInt(s, 0, 64)
-	if err != nil {
-		d.errf(n, field, "%q is not an integer", s)
-		return 0, false
-	}
-	if v < min || v > max {
-		d.errf(n, field, "%d out of range %d..%d", v, min, max)
-		return 0, false
-	}
-	return v, true
-}
-
 func (d *decoder) intTo(n *yaml.Node, field string, min, max int64, dst *int) {
-	if v, ok := d.integer(n, field, min, max); ok {
+	if v, ok := d.Integer(n, field, min, max); ok {
 		*dst = int(v)
 	}
 }
 
 func (d *decoder) version(n *yaml.Node, field string, dst *Version) {
-	s, ok := d.str(n, field)
+	s, ok := d.Str(n, field)
 	if !ok {
 		return
 	}
 	v, err := ParseVersion(s)
 	if err != nil {
-		d.errf(n, field, "%q is not a file version a.b.c.d", s)
+		d.Errf(n, field, "%q is not a file version a.b.c.d", s)
 		return
 	}
 	*dst = v
-}
-
-func (d *decoder) duration(n *yaml.Node, field string, min, max time.Duration, dst *time.Duration) {
-	s, ok := d.str(n, field)
-	if !ok {
-		return
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		d.errf(n, field, "%q is not a duration (e.g. 90s, 45m, 1h30m)", s)
-		return
-	}
-	if v < min || v > max {
-		d.errf(n, field, "%s out of range %s..%s", v, min, max)
-		return
-	}
-	*dst = v
-}
-
-func (d *decoder) strings(n *yaml.Node, field string, check func(v *yaml.Node, field, s string) bool) []string {
-	var out []string
-	d.list(n, field, func(v *yaml.Node, f string) {
-		s, ok := d.str(v, f)
-		if !ok {
-			return
-		}
-		if check != nil && !check(v, f, s) {
-			return
-		}
-		out = append(out, s)
-	})
-	return out
 }
 
 var (
@@ -408,22 +194,22 @@ var (
 var archs = map[string]bool{"x86": true, "x64": true, "ia64": true}
 
 func (d *decoder) playbook(n *yaml.Node, pb *Playbook) {
-	d.mapping(n, "", map[string]fieldFunc{
+	d.Mapping(n, "", map[string]FieldFunc{
 		"name": func(v *yaml.Node, f string) {
-			if s, ok := d.str(v, f); ok {
+			if s, ok := d.Str(v, f); ok {
 				if !nameRe.MatchString(s) {
-					d.errf(v, f, "%q: want lower-case letters, digits, - and _", s)
+					d.Errf(v, f, "%q: want lower-case letters, digits, - and _", s)
 					return
 				}
 				pb.Name = s
 			}
 		},
-		"title":       func(v *yaml.Node, f string) { d.text(v, f, &pb.Title) },
-		"description": func(v *yaml.Node, f string) { d.text(v, f, &pb.Description) },
+		"title":       func(v *yaml.Node, f string) { d.Text(v, f, &pb.Title) },
+		"description": func(v *yaml.Node, f string) { d.Text(v, f, &pb.Description) },
 		"applies_to":  func(v *yaml.Node, f string) { d.appliesTo(v, f, &pb.AppliesTo) },
 		"triggers": func(v *yaml.Node, f string) {
 			seen := map[string]bool{}
-			d.list(v, f, func(e *yaml.Node, f string) {
+			d.List(v, f, func(e *yaml.Node, f string) {
 				var t Trigger
 				before := len(d.fileRefs)
 				ok := d.trigger(e, f, &t)
@@ -432,7 +218,7 @@ func (d *decoder) playbook(n *yaml.Node, pb *Playbook) {
 				}
 				if t.KB != "" {
 					if seen[t.KB] {
-						d.errf(e, f+".kb", "duplicate trigger %s", t.KB)
+						d.Errf(e, f+".kb", "duplicate trigger %s", t.KB)
 						return
 					}
 					seen[t.KB] = true
@@ -442,7 +228,7 @@ func (d *decoder) playbook(n *yaml.Node, pb *Playbook) {
 				}
 			})
 			if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
-				d.errf(v, f, "at least one trigger update is needed")
+				d.Errf(v, f, "at least one trigger update is needed")
 			}
 		},
 		"baseline":  func(v *yaml.Node, f string) { d.baseline(v, f, &pb.Baseline) },
@@ -462,7 +248,7 @@ func (d *decoder) crossCheck(pb *Playbook) {
 			for j, f := range t.Files {
 				if j < len(d.fileRefs[i]) && f.Version.Less(pb.Baseline.Version) {
 					r := d.fileRefs[i][j]
-					d.errf(r.node, r.field+".version", "%s %s is below the baseline %s", f.Name, f.Version, pb.Baseline.Version)
+					d.Errf(r.node, r.field+".version", "%s %s is below the baseline %s", f.Name, f.Version, pb.Baseline.Version)
 				}
 			}
 		}
@@ -475,18 +261,18 @@ func (d *decoder) crossCheck(pb *Playbook) {
 			}
 			if !found {
 				r := d.pkgRefs[i]
-				d.errf(r.node, r.field+".arch", "%s is not in applies_to.architectures", pk.Arch)
+				d.Errf(r.node, r.field+".arch", "%s is not in applies_to.architectures", pk.Arch)
 			}
 		}
 	}
 }
 
 func (d *decoder) appliesTo(n *yaml.Node, field string, a *AppliesTo) {
-	d.mapping(n, field, map[string]fieldFunc{
+	d.Mapping(n, field, map[string]FieldFunc{
 		"os_version": func(v *yaml.Node, f string) {
-			if s, ok := d.str(v, f); ok {
+			if s, ok := d.Str(v, f); ok {
 				if !osVerRe.MatchString(s) {
-					d.errf(v, f, "%q: want major.minor, e.g. \"5.2\"", s)
+					d.Errf(v, f, "%q: want major.minor, e.g. \"5.2\"", s)
 					return
 				}
 				a.OSVersion = s
@@ -496,13 +282,13 @@ func (d *decoder) appliesTo(n *yaml.Node, field string, a *AppliesTo) {
 		"iis_major":    func(v *yaml.Node, f string) { d.intTo(v, f, 1, 99, &a.IISMajor) },
 		"architectures": func(v *yaml.Node, f string) {
 			seen := map[string]bool{}
-			a.Architectures = d.strings(v, f, func(e *yaml.Node, f, s string) bool {
+			a.Architectures = d.Strings(v, f, func(e *yaml.Node, f, s string) bool {
 				if !archs[s] {
-					d.errf(e, f, "%q: want x86, x64 or ia64", s)
+					d.Errf(e, f, "%q: want x86, x64 or ia64", s)
 					return false
 				}
 				if seen[s] {
-					d.errf(e, f, "duplicate %s", s)
+					d.Errf(e, f, "duplicate %s", s)
 					return false
 				}
 				seen[s] = true
@@ -513,12 +299,12 @@ func (d *decoder) appliesTo(n *yaml.Node, field string, a *AppliesTo) {
 }
 
 func (d *decoder) fileName(n *yaml.Node, field string) (string, bool) {
-	s, ok := d.str(n, field)
+	s, ok := d.Str(n, field)
 	if !ok {
 		return "", false
 	}
 	if !fileRe.MatchString(s) {
-		d.errf(n, field, "%q is not a file name (no paths)", s)
+		d.Errf(n, field, "%q is not a file name (no paths)", s)
 		return "", false
 	}
 	return strings.ToLower(s), true
@@ -531,8 +317,8 @@ func (d *decoder) fileVersion(n *yaml.Node, field string, versionRequired bool) 
 	if versionRequired {
 		req = append(req, "version")
 	}
-	before := len(d.errs)
-	d.mapping(n, field, map[string]fieldFunc{
+	before := len(d.Errs)
+	d.Mapping(n, field, map[string]FieldFunc{
 		"name": func(v *yaml.Node, f string) {
 			if s, good := d.fileName(v, f); good {
 				fv.Name = s
@@ -540,37 +326,37 @@ func (d *decoder) fileVersion(n *yaml.Node, field string, versionRequired bool) 
 		},
 		"version": func(v *yaml.Node, f string) { d.version(v, f, &fv.Version) },
 	}, req...)
-	if len(d.errs) > before {
+	if len(d.Errs) > before {
 		ok = false
 	}
 	return fv, ok
 }
 
 func (d *decoder) trigger(n *yaml.Node, field string, t *Trigger) bool {
-	before := len(d.errs)
-	d.mapping(n, field, map[string]fieldFunc{
+	before := len(d.Errs)
+	d.Mapping(n, field, map[string]FieldFunc{
 		"kb": func(v *yaml.Node, f string) {
-			if s, ok := d.str(v, f); ok {
+			if s, ok := d.Str(v, f); ok {
 				if !kbRe.MatchString(s) {
-					d.errf(v, f, "%q: want KB and the article number, e.g. KB982666", s)
+					d.Errf(v, f, "%q: want KB and the article number, e.g. KB982666", s)
 					return
 				}
 				t.KB = s
 			}
 		},
 		"bulletin": func(v *yaml.Node, f string) {
-			if s, ok := d.str(v, f); ok {
+			if s, ok := d.Str(v, f); ok {
 				if !bulletinRe.MatchString(s) {
-					d.errf(v, f, "%q: want a bulletin ID like MS10-040", s)
+					d.Errf(v, f, "%q: want a bulletin ID like MS10-040", s)
 					return
 				}
 				t.Bulletin = s
 			}
 		},
 		"refuses_mismatch_since": func(v *yaml.Node, f string) {
-			if s, ok := d.str(v, f); ok {
+			if s, ok := d.Str(v, f); ok {
 				if _, err := time.Parse(time.DateOnly, s); err != nil {
-					d.errf(v, f, "%q: want a date like 2010-03-09", s)
+					d.Errf(v, f, "%q: want a date like 2010-03-09", s)
 					return
 				}
 				t.RefusesMismatchSince = s
@@ -579,10 +365,10 @@ func (d *decoder) trigger(n *yaml.Node, field string, t *Trigger) bool {
 		"files": func(v *yaml.Node, f string) {
 			seen := map[string]bool{}
 			var refs []ref
-			d.list(v, f, func(e *yaml.Node, f string) {
+			d.List(v, f, func(e *yaml.Node, f string) {
 				if fv, ok := d.fileVersion(e, f, true); ok {
 					if seen[fv.Name] {
-						d.errf(e, f, "duplicate file %s", fv.Name)
+						d.Errf(e, f, "duplicate file %s", fv.Name)
 						return
 					}
 					seen[fv.Name] = true
@@ -593,19 +379,19 @@ func (d *decoder) trigger(n *yaml.Node, field string, t *Trigger) bool {
 			d.fileRefs = append(d.fileRefs, refs)
 		},
 	}, "kb", "files")
-	return len(d.errs) == before
+	return len(d.Errs) == before
 }
 
 func (d *decoder) baseline(n *yaml.Node, field string, b *Baseline) {
 	var excRefs []ref // where each accepted exception is, to point at a contradiction
-	d.mapping(n, field, map[string]fieldFunc{
+	d.Mapping(n, field, map[string]FieldFunc{
 		"version": func(v *yaml.Node, f string) { d.version(v, f, &b.Version) },
 		"core_files": func(v *yaml.Node, f string) {
 			seen := map[string]bool{}
-			d.list(v, f, func(e *yaml.Node, f string) {
+			d.List(v, f, func(e *yaml.Node, f string) {
 				if s, ok := d.fileName(e, f); ok {
 					if seen[s] {
-						d.errf(e, f, "duplicate file %s", s)
+						d.Errf(e, f, "duplicate file %s", s)
 						return
 					}
 					seen[s] = true
@@ -613,15 +399,15 @@ func (d *decoder) baseline(n *yaml.Node, field string, b *Baseline) {
 				}
 			})
 			if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
-				d.errf(v, f, "at least one core file is needed")
+				d.Errf(v, f, "at least one core file is needed")
 			}
 		},
 		"exceptions": func(v *yaml.Node, f string) {
 			seen := map[string]bool{}
-			d.list(v, f, func(e *yaml.Node, f string) {
+			d.List(v, f, func(e *yaml.Node, f string) {
 				if fv, ok := d.fileVersion(e, f, false); ok {
 					if seen[fv.Name] {
-						d.errf(e, f, "duplicate file %s", fv.Name)
+						d.Errf(e, f, "duplicate file %s", fv.Name)
 						return
 					}
 					seen[fv.Name] = true
@@ -634,26 +420,26 @@ func (d *decoder) baseline(n *yaml.Node, field string, b *Baseline) {
 	for i, e := range b.Exceptions {
 		for _, c := range b.CoreFiles {
 			if c == e.Name {
-				d.errf(excRefs[i].node, excRefs[i].field+".name", "%s is both a core file and an exception", c)
+				d.Errf(excRefs[i].node, excRefs[i].field+".name", "%s is both a core file and an exception", c)
 			}
 		}
 	}
 }
 
 func (d *decoder) symptoms(n *yaml.Node, field string, s *Symptoms) {
-	d.mapping(n, field, map[string]fieldFunc{
-		"log":           func(v *yaml.Node, f string) { d.text(v, f, &s.Log) },
-		"source":        func(v *yaml.Node, f string) { d.text(v, f, &s.Source) },
+	d.Mapping(n, field, map[string]FieldFunc{
+		"log":           func(v *yaml.Node, f string) { d.Text(v, f, &s.Log) },
+		"source":        func(v *yaml.Node, f string) { d.Text(v, f, &s.Source) },
 		"crash_event":   func(v *yaml.Node, f string) { d.intTo(v, f, 1, 65535, &s.CrashEvent) },
 		"disable_event": func(v *yaml.Node, f string) { d.intTo(v, f, 1, 65535, &s.DisableEvent) },
 		"exit_code": func(v *yaml.Node, f string) {
-			str, ok := d.str(v, f)
+			str, ok := d.Str(v, f)
 			if !ok {
 				return
 			}
 			c := strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(str, "0x"), "0X"))
 			if c == "" || len(c) > 8 || !hexRe.MatchString(c) {
-				d.errf(v, f, "%q: want a 32-bit exit code in hex, e.g. ffffffff", str)
+				d.Errf(v, f, "%q: want a 32-bit exit code in hex, e.g. ffffffff", str)
 				return
 			}
 			s.ExitCode = strings.TrimLeft(c, "0")
@@ -666,9 +452,9 @@ func (d *decoder) symptoms(n *yaml.Node, field string, s *Symptoms) {
 
 func (d *decoder) exitCodes(n *yaml.Node, field string, refs *[]ref) []int {
 	var out []int
-	d.list(n, field, func(e *yaml.Node, f string) {
+	d.List(n, field, func(e *yaml.Node, f string) {
 		// Exit codes are 32-bit; negative values are how cmd shows codes >= 0x80000000.
-		if v, ok := d.integer(e, f, -1<<31, 1<<32-1); ok {
+		if v, ok := d.Integer(e, f, -1<<31, 1<<32-1); ok {
 			out = append(out, int(v))
 			if refs != nil {
 				*refs = append(*refs, ref{e, f})
@@ -679,9 +465,9 @@ func (d *decoder) exitCodes(n *yaml.Node, field string, refs *[]ref) []int {
 }
 
 func (d *decoder) switches(n *yaml.Node, field string) []string {
-	return d.strings(n, field, func(e *yaml.Node, f, s string) bool {
+	return d.Strings(n, field, func(e *yaml.Node, f, s string) bool {
 		if !strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "-") || strings.ContainsAny(s, "\"&|<>^\r\n") {
-			d.errf(e, f, "%q: want a switch like /quiet, without quotes or shell characters", s)
+			d.Errf(e, f, "%q: want a switch like /quiet, without quotes or shell characters", s)
 			return false
 		}
 		return true
@@ -690,11 +476,11 @@ func (d *decoder) switches(n *yaml.Node, field string) []string {
 
 func (d *decoder) installer(n *yaml.Node, field string, in *Installer) {
 	var rebootRefs []ref
-	d.mapping(n, field, map[string]fieldFunc{
+	d.Mapping(n, field, map[string]FieldFunc{
 		"update": func(v *yaml.Node, f string) {
-			if s, ok := d.str(v, f); ok {
+			if s, ok := d.Str(v, f); ok {
 				if !kbRe.MatchString(s) {
-					d.errf(v, f, "%q: want KB and the article number, e.g. KB914961", s)
+					d.Errf(v, f, "%q: want KB and the article number, e.g. KB914961", s)
 					return
 				}
 				in.Update = s
@@ -703,15 +489,15 @@ func (d *decoder) installer(n *yaml.Node, field string, in *Installer) {
 		"switches":           func(v *yaml.Node, f string) { in.Switches = d.switches(v, f) },
 		"success_exit_codes": func(v *yaml.Node, f string) { in.SuccessExitCodes = d.exitCodes(v, f, nil) },
 		"reboot_exit_codes":  func(v *yaml.Node, f string) { in.RebootExitCodes = d.exitCodes(v, f, &rebootRefs) },
-		"log":                func(v *yaml.Node, f string) { d.text(v, f, &in.Log) },
+		"log":                func(v *yaml.Node, f string) { d.Text(v, f, &in.Log) },
 		"packages": func(v *yaml.Node, f string) {
 			seen := map[string]int{}
-			d.list(v, f, func(e *yaml.Node, f string) {
+			d.List(v, f, func(e *yaml.Node, f string) {
 				var pk Package
 				if d.pkg(e, f, &pk) {
 					key := pk.Arch + "/" + pk.Language
 					if line, dup := seen[key]; dup {
-						d.errf(e, f, "duplicate package for %s %s (first at line %d)", pk.Arch, pk.Language, line)
+						d.Errf(e, f, "duplicate package for %s %s (first at line %d)", pk.Arch, pk.Language, line)
 						return
 					}
 					seen[key] = e.Line
@@ -720,19 +506,19 @@ func (d *decoder) installer(n *yaml.Node, field string, in *Installer) {
 				}
 			})
 			if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
-				d.errf(v, f, "at least one package is needed")
+				d.Errf(v, f, "at least one package is needed")
 			}
 		},
 	}, "update", "switches", "success_exit_codes", "packages")
 	for i, c := range in.RebootExitCodes {
 		if !slices.Contains(in.SuccessExitCodes, c) {
-			d.errf(rebootRefs[i].node, rebootRefs[i].field, "%d is not among success_exit_codes", c)
+			d.Errf(rebootRefs[i].node, rebootRefs[i].field, "%d is not among success_exit_codes", c)
 		}
 	}
 }
 
 func (d *decoder) hex(n *yaml.Node, field string, length int, dst *string) {
-	s, ok := d.str(n, field)
+	s, ok := d.Str(n, field)
 	if !ok {
 		return
 	}
@@ -741,37 +527,37 @@ func (d *decoder) hex(n *yaml.Node, field string, length int, dst *string) {
 	}
 	l := strings.ToLower(s)
 	if len(l) != length || !hexRe.MatchString(l) {
-		d.errf(n, field, "%q: want %d hex digits", s, length)
+		d.Errf(n, field, "%q: want %d hex digits", s, length)
 		return
 	}
 	*dst = l
 }
 
 func (d *decoder) pkg(n *yaml.Node, field string, pk *Package) bool {
-	before := len(d.errs)
-	d.mapping(n, field, map[string]fieldFunc{
+	before := len(d.Errs)
+	d.Mapping(n, field, map[string]FieldFunc{
 		"arch": func(v *yaml.Node, f string) {
-			if s, ok := d.str(v, f); ok {
+			if s, ok := d.Str(v, f); ok {
 				if !archs[s] {
-					d.errf(v, f, "%q: want x86, x64 or ia64", s)
+					d.Errf(v, f, "%q: want x86, x64 or ia64", s)
 					return
 				}
 				pk.Arch = s
 			}
 		},
 		"language": func(v *yaml.Node, f string) {
-			if s, ok := d.str(v, f); ok {
+			if s, ok := d.Str(v, f); ok {
 				if !isLanguage(s) {
-					d.errf(v, f, "%q is not a known language code (ENU, DEU, ESN, FRA, JPN, ...)", s)
+					d.Errf(v, f, "%q is not a known language code (ENU, DEU, ESN, FRA, JPN, ...)", s)
 					return
 				}
 				pk.Language = s
 			}
 		},
 		"file": func(v *yaml.Node, f string) {
-			if s, ok := d.str(v, f); ok {
+			if s, ok := d.Str(v, f); ok {
 				if !fileRe.MatchString(s) {
-					d.errf(v, f, "%q is not a file name (no paths)", s)
+					d.Errf(v, f, "%q is not a file name (no paths)", s)
 					return
 				}
 				pk.File = s
@@ -781,16 +567,16 @@ func (d *decoder) pkg(n *yaml.Node, field string, pk *Package) bool {
 			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 				return // unknown
 			}
-			if x, ok := d.integer(v, f, 0, 1<<40); ok {
+			if x, ok := d.Integer(v, f, 0, 1<<40); ok {
 				pk.Size = x
 			}
 		},
 		"sha1":   func(v *yaml.Node, f string) { d.hex(v, f, 40, &pk.SHA1) },
 		"sha256": func(v *yaml.Node, f string) { d.hex(v, f, 64, &pk.SHA256) },
 		"url": func(v *yaml.Node, f string) {
-			if s, ok := d.str(v, f); ok {
+			if s, ok := d.Str(v, f); ok {
 				if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
-					d.errf(v, f, "%q: want an http:// or https:// URL", s)
+					d.Errf(v, f, "%q: want an http:// or https:// URL", s)
 					return
 				}
 				pk.URL = s
@@ -798,20 +584,20 @@ func (d *decoder) pkg(n *yaml.Node, field string, pk *Package) bool {
 		},
 		"switches": func(v *yaml.Node, f string) { pk.Switches = d.switches(v, f) },
 	}, "arch", "language", "file")
-	return len(d.errs) == before
+	return len(d.Errs) == before
 }
 
 func (d *decoder) steps(n *yaml.Node, field string, s *Steps) {
-	d.mapping(n, field, map[string]fieldFunc{
+	d.Mapping(n, field, map[string]FieldFunc{
 		// Step timings accept seconds, so that a lab on scaled time can shorten them.
-		"install_timeout": func(v *yaml.Node, f string) { d.duration(v, f, time.Second, 24*time.Hour, &s.InstallTimeout) },
+		"install_timeout": func(v *yaml.Node, f string) { d.Duration(v, f, time.Second, 24*time.Hour, &s.InstallTimeout) },
 		// shutdown /t accepts 0..600 seconds on Server 2003 (docs/facts.md §5.6).
-		"reboot_delay":   func(v *yaml.Node, f string) { d.duration(v, f, 0, 600*time.Second, &s.RebootDelay) },
-		"reboot_timeout": func(v *yaml.Node, f string) { d.duration(v, f, time.Second, 24*time.Hour, &s.RebootTimeout) },
-		"stage_timeout":  func(v *yaml.Node, f string) { d.duration(v, f, time.Second, 48*time.Hour, &s.StageTimeout) },
-		"poll_interval":  func(v *yaml.Node, f string) { d.duration(v, f, time.Second, time.Hour, &s.PollInterval) },
+		"reboot_delay":   func(v *yaml.Node, f string) { d.Duration(v, f, 0, 600*time.Second, &s.RebootDelay) },
+		"reboot_timeout": func(v *yaml.Node, f string) { d.Duration(v, f, time.Second, 24*time.Hour, &s.RebootTimeout) },
+		"stage_timeout":  func(v *yaml.Node, f string) { d.Duration(v, f, time.Second, 48*time.Hour, &s.StageTimeout) },
+		"poll_interval":  func(v *yaml.Node, f string) { d.Duration(v, f, time.Second, time.Hour, &s.PollInterval) },
 		"reboot_reason": func(v *yaml.Node, f string) {
-			str, ok := d.str(v, f)
+			str, ok := d.Str(v, f)
 			if !ok {
 				return
 			}
@@ -823,17 +609,17 @@ func (d *decoder) steps(n *yaml.Node, field string, s *Steps) {
 				ok = major <= 255 && minor <= 65535
 			}
 			if !ok {
-				d.errf(v, f, "%q: want shutdown /d form [p:]major:minor (major 0..255, minor 0..65535)", str)
+				d.Errf(v, f, "%q: want shutdown /d form [p:]major:minor (major 0..255, minor 0..65535)", str)
 				return
 			}
 			s.RebootReason = str
 		},
 		"pool_start_timeout": func(v *yaml.Node, f string) {
-			d.duration(v, f, time.Second, time.Hour, &s.PoolStartTimeout)
+			d.Duration(v, f, time.Second, time.Hour, &s.PoolStartTimeout)
 		},
-		"soak": func(v *yaml.Node, f string) { d.duration(v, f, 0, 24*time.Hour, &s.Soak) },
+		"soak": func(v *yaml.Node, f string) { d.Duration(v, f, 0, 24*time.Hour, &s.Soak) },
 		"min_free_disk_mb": func(v *yaml.Node, f string) {
-			if x, ok := d.integer(v, f, 0, 1<<30); ok {
+			if x, ok := d.Integer(v, f, 0, 1<<30); ok {
 				s.MinFreeDiskMB = x
 			}
 		},
