@@ -140,8 +140,11 @@ func (e *Engine) emit(host string, step Step, state StepState, detail string) {
 // forEach runs work for every host, at most Parallel at once, on a pool of workers that each
 // take the next host until none is left or ctx ends; hosts not started then go to skip. A
 // simulated clock that can join goroutines joins every worker for its whole life.
-func (e *Engine) forEach(ctx context.Context, n int, work func(ctx context.Context, i int), skip func(i int)) {
-	workers := e.Parallel
+func (e *Engine) forEach(ctx context.Context, n, parallel int, work func(ctx context.Context, i int), skip func(i int)) {
+	workers := parallel
+	if workers <= 0 {
+		workers = e.Parallel
+	}
 	if workers <= 0 {
 		workers = 20
 	}
@@ -175,8 +178,13 @@ func (e *Engine) forEach(ctx context.Context, n int, work func(ctx context.Conte
 // failure is part of its finding, never a reason to stop the others. When ctx is cancelled,
 // hosts not probed to the end are skipped.
 func (e *Engine) Detect(ctx context.Context, hosts []Host) []HostFinding {
+	return e.detect(ctx, hosts, 0)
+}
+
+// detect is Detect with parallel hosts at once (0 = Parallel).
+func (e *Engine) detect(ctx context.Context, hosts []Host, parallel int) []HostFinding {
 	results := make([]HostFinding, len(hosts))
-	e.forEach(ctx, len(hosts),
+	e.forEach(ctx, len(hosts), parallel,
 		func(ctx context.Context, i int) {
 			results[i] = guard(e, hosts[i], func() HostFinding { return e.detectOne(ctx, hosts[i]) })
 		},

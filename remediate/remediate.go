@@ -67,6 +67,12 @@ type Run struct {
 	Done map[string]bool
 	// StageOnly stops every host after its installer is staged and proven (iisremedy stage).
 	StageOnly bool
+	// Parallel is how many hosts are worked on at once (0 = the engine's Parallel).
+	Parallel int
+	// Window, when set, says whether the maintenance window is open at an instant of the
+	// engine's clock: outside it no install or reboot starts (a host stops at a safe point, and
+	// no host starts), while running steps go on to their end.
+	Window func(time.Time) bool
 }
 
 // ErrStopped reports a run that stopped starting hosts: drained, or past its failure threshold.
@@ -100,12 +106,15 @@ func (e *Engine) Remediate(ctx context.Context, r *Run) ([]HostResult, error) {
 			return "the run was drained before this host started"
 		default:
 		}
+		if r.Window != nil && !r.StageOnly && !r.Window(e.clock().Now()) {
+			return "the maintenance window closed before this host started"
+		}
 		if s, ok := stopped.Load().(string); ok {
 			return s
 		}
 		return ""
 	}
-	e.forEach(ctx, len(hosts), func(ctx context.Context, i int) {
+	e.forEach(ctx, len(hosts), r.Parallel, func(ctx context.Context, i int) {
 		ph := hosts[i]
 		h := ph.host()
 		if why := reason(); why != "" && ph.Action == ActionRemediate && !r.Done[h.Entry] {
@@ -224,6 +233,10 @@ func (e *Engine) remediateOne(ctx context.Context, r *Run, ph PlanHost) (res Hos
 		if drained(r.Drain) && st.step != StepProbe {
 			return hr.result(Interrupted, []string{fmt.Sprintf("stopped at a safe point before %s: the run was drained; a rerun of the plan resumes here", st.step)})
 		}
+		if disruptive(st.step) && r.Window != nil && !r.Window(e.clock().Now()) {
+			e.emit(h.Entry, st.step, StepSkipped, "the maintenance window is closed")
+			return hr.result(Interrupted, []string{fmt.Sprintf("stopped at a safe point before %s: the maintenance window closed; the next window resumes here", st.step)})
+		}
 		e.emit(h.Entry, st.step, StepStarted, "")
 		err := st.run(ctx)
 		var se *stepError
@@ -275,6 +288,9 @@ func (hr *hostRun) doneDetail(step Step) string {
 	}
 	return ""
 }
+
+// disruptive steps take a host's sites down; they start only inside the maintenance window.
+func disruptive(s Step) bool { return s == StepInstall || s == StepReboot }
 
 func drained(ch <-chan struct{}) bool {
 	select {
