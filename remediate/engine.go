@@ -85,6 +85,9 @@ type Engine struct {
 	ProbeRetry remote.Backoff
 	// Events, when set, hears every step of every host; calls are serialised.
 	Events func(HostStep)
+	// HostDone, when set, hears each host's result of a remediation as soon as it is known;
+	// calls are serialised with Events.
+	HostDone func(HostResult)
 	// Commands, when set, hears every remote command of a remediation with its output, for
 	// the journal's transcript.
 	Commands func(CommandRecord)

@@ -120,9 +120,11 @@ func (e *Engine) Remediate(ctx context.Context, r *Run) ([]HostResult, error) {
 		if why := reason(); why != "" && ph.Action == ActionRemediate && !r.Done[h.Entry] {
 			results[i] = HostResult{Host: h, Verdict: ph.Verdict, Outcome: Interrupted, Step: StepProbe, Evidence: []string{why}}
 			e.emit(h.Entry, StepProbe, StepSkipped, why)
+			e.hostDone(results[i])
 			return
 		}
 		results[i] = e.remediateOne(ctx, r, ph)
+		e.hostDone(results[i])
 		if results[i].Outcome == RemediationFailed || results[i].Outcome == RefusedDrift {
 			if n := failures.Add(1); limit > 0 && n >= limit {
 				stopped.CompareAndSwap(nil, fmt.Sprintf("not started: %d hosts failed, the run's threshold is %d", n, limit))
@@ -132,6 +134,7 @@ func (e *Engine) Remediate(ctx context.Context, r *Run) ([]HostResult, error) {
 		ph := hosts[i]
 		results[i] = HostResult{Host: ph.host(), Verdict: ph.Verdict, Outcome: Interrupted, Step: StepProbe,
 			Evidence: []string{"the run was interrupted before this host started"}}
+		e.hostDone(results[i])
 	})
 	if ctx.Err() != nil {
 		return results, ctx.Err()
@@ -145,6 +148,15 @@ func (e *Engine) Remediate(ctx context.Context, r *Run) ([]HostResult, error) {
 		return results, fmt.Errorf("%w: %s", ErrStopped, s)
 	}
 	return results, nil
+}
+
+func (e *Engine) hostDone(r HostResult) {
+	if e.HostDone == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.HostDone(r)
 }
 
 // stepError is a failed step with the evidence of why.

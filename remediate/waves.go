@@ -110,7 +110,9 @@ func (w *Window) String() string {
 	for i, d := range w.Days {
 		days[i] = d.String()[:3]
 	}
-	hm := func(d time.Duration) string { return fmt.Sprintf("%02d:%02d", int(d/time.Hour), int(d%time.Hour/time.Minute)) }
+	hm := func(d time.Duration) string {
+		return fmt.Sprintf("%02d:%02d", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
 	return fmt.Sprintf("%s %s-%s (%s)", strings.Join(days, ","), hm(w.Start), hm(w.End), w.Zone)
 }
 

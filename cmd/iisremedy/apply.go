@@ -191,7 +191,6 @@ type execution struct {
 	flags      applyFlags
 	command    string
 	stageOnly  bool
-	inventory  string
 }
 
 // exitAborted is the exit status of a run that stopped starting hosts (drained, or past its
@@ -253,6 +252,10 @@ func execute(ctx context.Context, ios *ioStreams, global *globalOptions, e *reme
 	}
 	e.Commands = rec.command
 	e.Transfer = progress.transfer
+	e.HostDone = func(r remediate.HostResult) {
+		rec.result(r)
+		progress.hostDone()
+	}
 	stopNotice := context.AfterFunc(ctx, func() {
 		if !global.Quiet {
 			fmt.Fprintf(ios.ErrOut, "%s: draining: no new install or restart starts, running steps finish; interrupt again to stop now\n", x.command)
@@ -262,9 +265,6 @@ func execute(ctx context.Context, ios *ioStreams, global *globalOptions, e *reme
 	results, runErr := e.Remediate(hard, run)
 	stopNotice()
 	progress.finish()
-	for _, r := range results {
-		rec.result(r)
-	}
 	status := runStatus(results, runErr, hard)
 	rec.check(j.EndRun(rec.runID, status, time.Now()))
 	if err := writeResults(ios.Out, x.flags.Output, rec.runID, x.plan.Digest, results); err != nil {
