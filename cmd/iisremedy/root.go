@@ -67,6 +67,7 @@ func newRootCmd(ios *ioStreams, getenv func(string) string, started *bool) *cobr
 		newRunCmd(ios, opts),
 		newHistoryCmd(ios, opts),
 		newReportCmd(ios, opts),
+		newWavesCmd(ios, opts),
 		newDiagnoseCmd(ios),
 		newProbeScriptCmd(ios),
 		newPlaybooksCmd(ios),
