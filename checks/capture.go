@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"iter"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -67,13 +69,22 @@ type marker struct {
 // (the event section can grow with a long System log).
 const maxCapture = 64 << 20
 
+// Bounds of what ParseCapture keeps, whatever it reads. Probe v1 has 13 sections; the
+// problems of a capture are a handful of marker oddities. Past a bound, one more problem
+// says how much was left out.
+const (
+	maxSections        = 64
+	maxCaptureProblems = 50
+)
+
 // ParseCapture splits probe output into sections. It accepts output captured over WinRM
 // (ANSI), a file written by the .cmd form (ANSI markers around UTF-16LE wmic sections) and a
 // capture saved entirely as UTF-16LE (e.g. by PowerShell redirection). Text around sections
 // is ignored. A capture cut short keeps the sections it has (the last one marked
 // incomplete); the missing ones are simply absent. Input without any v1 marker gives
 // ErrNotCapture; input whose markers are all of another probe version gives an error that
-// names that version.
+// names that version. Its memory is proportional to the input: section texts and a bounded
+// number of sections and problems.
 func ParseCapture(data []byte) (*Capture, error) {
 	if len(data) > maxCapture {
 		return nil, fmt.Errorf("probe capture larger than %d bytes", maxCapture)
@@ -86,89 +97,110 @@ func ParseCapture(data []byte) (*Capture, error) {
 			data = []byte(text)
 		}
 	}
-	markers := findMarkers(data)
 	c := &Capture{}
-	var others []string
-	var v1 []marker
-	for _, m := range markers {
-		if m.version != "v1" {
-			others = append(others, m.version)
-			continue
+	dropped := 0
+	note := func(format string, a ...any) {
+		if len(c.Problems) < maxCaptureProblems {
+			c.Problems = append(c.Problems, fmt.Sprintf(format, a...))
+		} else {
+			dropped++
 		}
-		v1 = append(v1, m)
 	}
-	if len(v1) == 0 {
-		if len(others) > 0 {
-			return nil, fmt.Errorf("%w: capture has %s markers, this build reads v1", errUnsupportedVersion, others[0])
-		}
-		return nil, ErrNotCapture
-	}
-	if len(others) > 0 {
-		c.Problems = append(c.Problems, fmt.Sprintf("ignored %d markers of probe version %s", len(others), others[0]))
-	}
+	other, others, v1 := "", 0, 0
 	seen := map[string]bool{}
+	ignored := 0 // sections past maxSections
 	var open *marker
 	closeOpen := func(endAt int, complete bool, m *marker) {
-		body := data[open.end:endAt]
-		s := &Section{Name: open.name, Complete: complete}
+		name := open.name
+		defer func() { open = nil }()
+		if complete && !m.rcKnown {
+			note("section %s: end marker has no numeric exit code", name)
+		}
+		if !complete {
+			note("section %s: cut short (no end marker)", name)
+		}
+		switch {
+		case seen[name]:
+			note("section %s: appears more than once; the first is used", name)
+			return
+		case len(c.Sections) >= maxSections:
+			ignored++
+			return
+		}
+		seen[name] = true
+		s := &Section{Name: name, Complete: complete}
 		if complete {
 			s.RC, s.RCKnown = m.rc, m.rcKnown
-			if !m.rcKnown {
-				c.Problems = append(c.Problems, fmt.Sprintf("section %s: end marker has no numeric exit code", s.Name))
-			}
-		} else {
-			c.Problems = append(c.Problems, fmt.Sprintf("section %s: cut short (no end marker)", s.Name))
 		}
-		s.Text, s.Encoding = decodeText(body)
-		if seen[s.Name] {
-			c.Problems = append(c.Problems, fmt.Sprintf("section %s: appears more than once; the first is used", s.Name))
-		} else {
-			seen[s.Name] = true
-			c.Sections = append(c.Sections, s)
-		}
-		open = nil
+		s.Text, s.Encoding = decodeText(data[open.end:endAt])
+		c.Sections = append(c.Sections, s)
 	}
-	for i := range v1 {
-		m := &v1[i]
+	for m := range markers(data) {
+		if m.version != "v1" {
+			if others == 0 {
+				other = m.version
+			}
+			others++
+			continue
+		}
+		v1++
 		switch {
 		case m.begin && open != nil:
 			closeOpen(m.start, false, nil)
-			open = m
+			open = &m
 		case m.begin:
-			open = m
+			open = &m
 		case open != nil && open.name == m.name:
-			closeOpen(m.start, true, m)
+			closeOpen(m.start, true, &m)
 		case open != nil:
-			c.Problems = append(c.Problems, fmt.Sprintf("section %s: end marker of %s inside it", open.name, m.name))
+			note("section %s: end marker of %s inside it", open.name, m.name)
 		default:
-			c.Problems = append(c.Problems, fmt.Sprintf("section %s: end marker without a begin marker", m.name))
+			note("section %s: end marker without a begin marker", m.name)
 		}
+	}
+	if v1 == 0 {
+		if others > 0 {
+			return nil, fmt.Errorf("%w: capture has %s markers, this build reads v1", errUnsupportedVersion, other)
+		}
+		return nil, ErrNotCapture
 	}
 	if open != nil {
 		closeOpen(len(data), false, nil)
 	}
+	if others > 0 {
+		c.Problems = slices.Insert(c.Problems, 0, fmt.Sprintf("ignored %d markers of probe version %s", others, other))
+	}
+	if ignored > 0 {
+		c.Problems = append(c.Problems, fmt.Sprintf("ignored %d sections past the first %d", ignored, maxSections))
+	}
+	if dropped > 0 {
+		c.Problems = append(c.Problems, fmt.Sprintf("%d more problems not listed", dropped))
+	}
 	return c, nil
 }
 
-// findMarkers finds every well-formed marker. A marker may follow anything (a UTF-16LE body
+// markers yields every well-formed marker. A marker may follow anything (a UTF-16LE body
 // ends in a NUL byte, a command's output may lack a final line end); it ends at its closing
 // ## plus optional blanks and one line end.
-func findMarkers(data []byte) []marker {
-	var out []marker
-	pos := 0
-	for {
-		i := bytes.Index(data[pos:], []byte(markerPrefix))
-		if i < 0 {
-			return out
+func markers(data []byte) iter.Seq[marker] {
+	return func(yield func(marker) bool) {
+		pos := 0
+		for {
+			i := bytes.Index(data[pos:], []byte(markerPrefix))
+			if i < 0 {
+				return
+			}
+			start := pos + i
+			pos = start + len(markerPrefix)
+			m, ok := parseMarker(data, start)
+			if !ok {
+				continue
+			}
+			if !yield(m) {
+				return
+			}
+			pos = m.end
 		}
-		start := pos + i
-		pos = start + len(markerPrefix)
-		m, ok := parseMarker(data, start)
-		if !ok {
-			continue
-		}
-		out = append(out, m)
-		pos = m.end
 	}
 }
 
@@ -183,28 +215,43 @@ func parseMarker(data []byte, start int) (marker, bool) {
 	if closing < 0 {
 		return marker{}, false
 	}
-	fields := strings.Fields(string(rest[:closing]))
+	// Up to five fields, without allocating: captures have a marker every few lines.
+	var fields [5][]byte
+	n := 0
+	for b := rest[:closing]; ; n++ {
+		if b = bytes.TrimLeft(b, " \t"); len(b) == 0 {
+			break
+		}
+		if n == len(fields) {
+			return marker{}, false
+		}
+		i := bytes.IndexAny(b, " \t")
+		if i < 0 {
+			i = len(b)
+		}
+		fields[n], b = b[:i], b[i:]
+	}
 	m := marker{start: start}
-	if len(fields) < 3 || !isMarkerWord(fields[0]) || fields[0][0] != 'v' {
+	if n < 3 || !isMarkerWord(fields[0]) || fields[0][0] != 'v' || !isMarkerWord(fields[2]) {
 		return m, false
 	}
-	m.version = fields[0]
-	m.name = strings.ToLower(fields[2])
-	if !isMarkerWord(m.name) {
-		return m, false
+	m.version = "v1" // without an allocation in the usual case
+	if string(fields[0]) != m.version {
+		m.version = string(fields[0])
 	}
-	switch fields[1] {
+	m.name = strings.ToLower(string(fields[2]))
+	switch string(fields[1]) {
 	case "begin":
-		if len(fields) != 3 {
+		if n != 3 {
 			return m, false
 		}
 		m.begin = true
 	case "end":
-		if len(fields) != 4 || !strings.HasPrefix(fields[3], "rc=") {
+		if n != 4 || !bytes.HasPrefix(fields[3], []byte("rc=")) {
 			return m, false
 		}
 		// cmd prints ERRORLEVEL as a signed 32-bit number; accept the unsigned form too.
-		if rc, err := strconv.ParseInt(fields[3][3:], 10, 64); err == nil && rc >= -1<<31 && rc <= 1<<32-1 {
+		if rc, err := strconv.ParseInt(string(fields[3][3:]), 10, 64); err == nil && rc >= -1<<31 && rc <= 1<<32-1 {
 			m.rc, m.rcKnown = int(int32(uint32(rc))), true
 		}
 	default:
@@ -225,8 +272,8 @@ func parseMarker(data []byte, start int) (marker, bool) {
 	return m, true
 }
 
-func isMarkerWord(s string) bool {
-	if s == "" || len(s) > 32 {
+func isMarkerWord(s []byte) bool {
+	if len(s) == 0 || len(s) > 32 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -342,13 +389,47 @@ var cp1252 = [32]rune{
 	'\uFFFD', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\uFFFD', 'ž', 'Ÿ',
 }
 
-// lines splits text into lines, accepting CRLF, CRCRLF (wmic) and LF, and trimming trailing
-// CRs and blanks.
-func lines(text string) []string {
-	raw := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
-	out := raw[:0]
-	for _, l := range raw {
-		out = append(out, strings.TrimRight(l, "\r \t"))
+// maxLine bounds a line of a section: a longer line is cut there (and the cut recorded as a
+// problem). reg.exe prints a REG_BINARY value on one line, a few KB for the largest value of
+// CurrentVersion (DigitalProductId4); the other lines the probe reads are under 300 bytes.
+const maxLine = 16 << 10
+
+// rawLines yields the lines of text, accepting CRLF, CRCRLF (wmic) and LF, trimming trailing
+// CRs and blanks. They are substrings of text: nothing is copied.
+func rawLines(text string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for {
+			i := strings.IndexByte(text, '\n')
+			line := text
+			if i >= 0 {
+				line = text[:i]
+			}
+			if !yield(strings.TrimRight(line, "\r \t")) || i < 0 {
+				return
+			}
+			text = text[i+1:]
+		}
 	}
-	return out
+}
+
+// lines is rawLines with each line cut at maxLine.
+func lines(text string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for l := range rawLines(text) {
+			if !yield(l[:min(len(l), maxLine)]) {
+				return
+			}
+		}
+	}
+}
+
+// longLines counts the lines of text that lines cuts.
+func longLines(text string) int {
+	n := 0
+	for l := range rawLines(text) {
+		if len(l) > maxLine {
+			n++
+		}
+	}
+	return n
 }

@@ -178,7 +178,7 @@ func TestParseCaptureEncodings(t *testing.T) {
 			if s == nil || s.Encoding != tt.wantEnc {
 				t.Fatalf("section = %+v, want encoding %s", s, tt.wantEnc)
 			}
-			l := parseWMICList(s.Text)
+			l := instances(s.Text)
 			if len(l) != 1 || len(l[0]) != 2 || l[0]["FreeSpace"] != "5368709120" || l[0]["Size"] != "21474836480" {
 				t.Errorf("instances = %#v (text %q)", l, s.Text)
 			}

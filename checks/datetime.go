@@ -8,10 +8,10 @@ import (
 // parseWMIDatetime parses a CIM_DATETIME as WMI prints it: yyyymmddHHMMSS.mmmmmmsUUU,
 // where s is + or - and UUU the offset from UTC in minutes (docs/facts.md §5.2,
 // checks/testdata/samples/wmi-datetime-sample.txt: 20011224113047.000000-480). The result carries that
-// offset as a fixed zone.
-func parseWMIDatetime(s string) (time.Time, error) {
+// offset as a fixed zone, taken from z when it has it (nil: a new one).
+func parseWMIDatetime(s string, z zones) (time.Time, error) {
 	if len(s) != 25 || s[14] != '.' || (s[21] != '+' && s[21] != '-') {
-		return time.Time{}, fmt.Errorf("WMI datetime %q: want yyyymmddHHMMSS.mmmmmm+UUU", s)
+		return time.Time{}, fmt.Errorf("WMI datetime %s: want yyyymmddHHMMSS.mmmmmm+UUU", quoted(s))
 	}
 	num := func(from, to int) (int, bool) {
 		n := 0
@@ -41,7 +41,7 @@ func parseWMIDatetime(s string) (time.Time, error) {
 	if s[21] == '-' {
 		off = -off
 	}
-	zone := time.FixedZone("UTC"+offsetName(off), off*60)
+	zone := z.zone(off)
 	t := time.Date(year, time.Month(month), day, hour, minute, sec, micro*1000, zone)
 	if t.Day() != day && sec != 60 {
 		return time.Time{}, fmt.Errorf("WMI datetime %q: no such day", s)
@@ -55,4 +55,20 @@ func offsetName(minutes int) string {
 		sign, minutes = "-", -minutes
 	}
 	return sign + fmt.Sprintf("%02d:%02d", minutes/60, minutes%60)
+}
+
+// zones holds the fixed zones of the UTC offsets met in one section: the System log prints
+// the same offset on every event, and a zone per event would cost an allocation each. It
+// holds at most the 1681 offsets parseWMIDatetime accepts.
+type zones map[int]*time.Location
+
+func (z zones) zone(off int) *time.Location {
+	if l, ok := z[off]; ok {
+		return l
+	}
+	l := time.FixedZone("UTC"+offsetName(off), off*60)
+	if z != nil {
+		z[off] = l
+	}
+	return l
 }

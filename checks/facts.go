@@ -2,6 +2,7 @@ package checks
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,9 +53,31 @@ type Facts struct {
 	// capture), "cut-short" (no end marker) or "failed" (present, but its output did not
 	// establish the facts).
 	Sections map[string]string `json:"sections"`
-	// Problems explain every state other than ok, and lesser oddities, one sentence each.
+	// Problems explain every state other than ok, and lesser oddities, one sentence each; at
+	// most maxSectionProblems a section, then one that counts the rest.
 	Problems []Problem `json:"problems,omitempty"`
+
+	problemCount map[string]int // problems per section, listed or not
 }
+
+// Bounds of the facts kept from one capture, whatever its size: a capture from a broken or
+// hostile host costs memory in proportion to what is kept, not to what it printed. A real
+// IIS 6 host has a few hundred inetsrv files and registered updates, tens of pools, and W3SVC
+// events by the tens; what lies past a bound is left out and a problem says so.
+const (
+	maxFiles    = 4096 // inetsrv files
+	maxHotfixes = 4096 // KB subkeys under SP3
+	maxPools    = 2048 // application pools
+	maxEvents   = 1000 // W3SVC events, the newest kept
+	maxInserts  = 16   // insertion strings of one event (1009 has three)
+
+	// maxValue bounds one kept value (a name, a version, an insertion string): what the probe
+	// reads is tens of bytes, a pool or file name at most a few hundred.
+	maxValue = 512
+
+	maxSectionProblems = 20 // problems listed for one section
+	maxQuotedValue     = 64 // bytes of a host's value quoted in a problem
+)
 
 // Section states in Facts.Sections.
 const (
@@ -177,6 +200,11 @@ func (c *Capture) Facts() *Facts {
 	}
 	for _, ps := range probeV1 {
 		s := c.Section(ps.name)
+		if s != nil {
+			if n := longLines(s.Text); n > 0 {
+				f.problem(ps.name, "%d lines longer than %d bytes cut", n, maxLine)
+			}
+		}
 		switch {
 		case s == nil:
 			f.Sections[ps.name] = sectionMissing
@@ -194,7 +222,62 @@ func (c *Capture) Facts() *Facts {
 		}
 		f.Sections[ps.name] = sectionOK
 	}
+	f.detach()
+	for _, ps := range probeV1 {
+		if n := f.problemCount[ps.name] - maxSectionProblems; n > 0 {
+			f.Problems = append(f.Problems, Problem{Section: ps.name, Msg: fmt.Sprintf("%d more problems not listed", n)})
+		}
+	}
 	return f
+}
+
+// detach copies every kept string out of the capture's text, which would otherwise stay in
+// memory, whole, for as long as the facts do; a value longer than maxValue is cut, and the
+// cut recorded.
+func (f *Facts) detach() {
+	keep := func(section string, p *string) {
+		v := *p
+		if len(v) > maxValue {
+			f.problem(section, "value of %d bytes cut to %d: %s", len(v), maxValue, hostValue(v))
+			v = strings.ToValidUTF8(v[:maxValue], "")
+		}
+		*p = strings.Clone(v)
+	}
+	keep(sectionHostname, &f.Hostname)
+	for _, p := range []*string{&f.OS.ProductName, &f.OS.Version, &f.OS.Build, &f.OS.CSDVersion, &f.OS.BuildLab,
+		&f.SystemRoot, &f.SystemDrive} {
+		keep(sectionOS, p)
+	}
+	keep(sectionArch, &f.Arch)
+	keep(sectionLang, &f.InstallLanguage)
+	keep(sectionPowerShell, &f.PowerShellVersion)
+	if f.IIS != nil {
+		keep(sectionIIS, &f.IIS.InstallPath)
+	}
+	if f.Files != nil {
+		files := make(map[string]string, len(f.Files))
+		for k, v := range f.Files {
+			keep(sectionInetsrv, &k)
+			keep(sectionInetsrv, &v)
+			files[k] = v
+		}
+		f.Files = files
+	}
+	for i := range f.Hotfixes {
+		keep(sectionHotfixes, &f.Hotfixes[i])
+	}
+	for i := range f.Events {
+		e := &f.Events[i]
+		keep(sectionEvents, &e.Pool)
+		keep(sectionEvents, &e.ExitCode)
+		for j := range e.Inserts {
+			keep(sectionEvents, &e.Inserts[j])
+		}
+	}
+	for i := range f.Pools {
+		keep(sectionAppPools, &f.Pools[i].Name)
+		keep(sectionAppPools, &f.Pools[i].Path)
+	}
 }
 
 // ParseFacts parses a capture and establishes its facts.
@@ -207,7 +290,37 @@ func ParseFacts(data []byte) (*Facts, error) {
 }
 
 func (f *Facts) problem(section, format string, args ...any) {
+	if f.problemCount == nil {
+		f.problemCount = map[string]int{}
+	}
+	if f.problemCount[section]++; f.problemCount[section] > maxSectionProblems {
+		return
+	}
 	f.Problems = append(f.Problems, Problem{Section: section, Msg: fmt.Sprintf(format, args...)})
+}
+
+// hostValue is a host's value in a problem's arguments: it is quoted only when the problem
+// is listed (a hostile capture may bring millions that are only counted).
+type hostValue string
+
+func (v hostValue) String() string { return quoted(string(v)) }
+
+// quoted renders a host's value for a problem or an error: Go-quoted, cut at maxQuotedValue
+// bytes.
+func quoted(v string) string {
+	if len(v) <= maxQuotedValue {
+		return strconv.Quote(v)
+	}
+	return strconv.Quote(strings.ToValidUTF8(v[:maxQuotedValue], "")) + fmt.Sprintf("…(%d bytes)", len(v))
+}
+
+// regQuery parses a reg query section, recording what its bounds left out.
+func (f *Facts) regQuery(section, text string) *regQuery {
+	q := parseRegQuery(text)
+	if q.Dropped > 0 {
+		f.problem(section, "%d registry lines past %d keys or %d values a key ignored", q.Dropped, maxRegKeys, maxRegValues)
+	}
+	return q
 }
 
 // rcNote describes a section's exit code for error messages.
@@ -230,7 +343,7 @@ func (f *Facts) section(name string, s *Section) error {
 		if s.RCKnown && s.RC != 0 {
 			return fmt.Errorf("hostname failed (%s)", rcNote(s))
 		}
-		for _, l := range lines(s.Text) {
+		for l := range lines(s.Text) {
 			if l = strings.TrimSpace(l); l != "" {
 				f.Hostname = l
 				return nil
@@ -240,7 +353,7 @@ func (f *Facts) section(name string, s *Section) error {
 	case sectionOS:
 		return f.osSection(s)
 	case sectionArch:
-		q := parseRegQuery(s.Text)
+		q := f.regQuery(name, s.Text)
 		v, ok := q.Value("PROCESSOR_ARCHITECTURE")
 		if !ok || strings.TrimSpace(v.Data) == "" {
 			return fmt.Errorf("no PROCESSOR_ARCHITECTURE value (%s)", rcNote(s))
@@ -248,7 +361,7 @@ func (f *Facts) section(name string, s *Section) error {
 		f.Arch = normalizeArch(v.Data)
 		return nil
 	case sectionLang:
-		q := parseRegQuery(s.Text)
+		q := f.regQuery(name, s.Text)
 		v, ok := q.Value("InstallLanguage")
 		if !ok || strings.TrimSpace(v.Data) == "" {
 			return fmt.Errorf("no InstallLanguage value (%s)", rcNote(s))
@@ -275,7 +388,7 @@ func (f *Facts) section(name string, s *Section) error {
 	case sectionInetsrv:
 		return f.inetsrvSection(s)
 	case sectionHotfixes:
-		q := parseRegQuery(s.Text)
+		q := f.regQuery(name, s.Text)
 		if regMissing(s, q) {
 			return nil // no update registered under SP3
 		}
@@ -283,13 +396,21 @@ func (f *Facts) section(name string, s *Section) error {
 			return fmt.Errorf("no registry key printed (%s)", rcNote(s))
 		}
 		seen := map[string]bool{}
+		more := 0
 		for _, k := range q.Keys {
 			last := k.Path[strings.LastIndex(k.Path, `\`)+1:]
 			u := strings.ToUpper(last)
-			if strings.HasPrefix(u, "KB") && !seen[u] {
+			switch {
+			case !strings.HasPrefix(u, "KB") || seen[u]:
+			case len(f.Hotfixes) >= maxHotfixes:
+				more++
+			default:
 				seen[u] = true
 				f.Hotfixes = append(f.Hotfixes, u)
 			}
+		}
+		if more > 0 {
+			f.problem(name, "%d updates past the first %d ignored", more, maxHotfixes)
 		}
 		sort.Strings(f.Hotfixes)
 		return nil
@@ -298,13 +419,12 @@ func (f *Facts) section(name string, s *Section) error {
 	case sectionAppPools:
 		return f.poolsSection(s)
 	case sectionBoot:
-		instances := parseWMICList(s.Text)
-		if len(instances) == 0 {
+		in, ok := firstInstance(s.Text)
+		if !ok {
 			return fmt.Errorf("no Win32_OperatingSystem instance (%s)", rcNote(s))
 		}
-		in := instances[0]
 		if v, ok := in.get("LastBootUpTime"); ok {
-			t, err := parseWMIDatetime(strings.TrimSpace(v))
+			t, err := parseWMIDatetime(strings.TrimSpace(v), nil)
 			if err != nil {
 				return err
 			}
@@ -313,7 +433,7 @@ func (f *Facts) section(name string, s *Section) error {
 			return fmt.Errorf("no LastBootUpTime")
 		}
 		if v, ok := in.get("LocalDateTime"); ok {
-			if t, err := parseWMIDatetime(strings.TrimSpace(v)); err == nil {
+			if t, err := parseWMIDatetime(strings.TrimSpace(v), nil); err == nil {
 				f.LocalTime = &t
 			} else {
 				f.problem(name, "%v", err)
@@ -321,22 +441,21 @@ func (f *Facts) section(name string, s *Section) error {
 		}
 		return nil
 	case sectionDisk:
-		instances := parseWMICList(s.Text)
-		if len(instances) == 0 {
+		in, ok := firstInstance(s.Text)
+		if !ok {
 			return fmt.Errorf("no Win32_LogicalDisk instance (%s)", rcNote(s))
 		}
-		in := instances[0]
 		fv, ok1 := in.get("FreeSpace")
 		sv, ok2 := in.get("Size")
 		free, ok3 := parseUintField(strings.TrimSpace(fv))
 		size, ok4 := parseUintField(strings.TrimSpace(sv))
 		if !(ok1 && ok2 && ok3 && ok4) {
-			return fmt.Errorf("FreeSpace/Size not numbers: %q, %q", fv, sv)
+			return fmt.Errorf("FreeSpace/Size not numbers: %s, %s", quoted(fv), quoted(sv))
 		}
 		f.Disk = &Disk{Drive: f.SystemDrive, FreeBytes: free, SizeBytes: size}
 		return nil
 	case sectionPowerShell:
-		q := parseRegQuery(s.Text)
+		q := f.regQuery(name, s.Text)
 		if v, ok := q.Value("PowerShellVersion"); ok {
 			f.PowerShellVersion = strings.TrimSpace(v.Data)
 			return nil
@@ -363,7 +482,7 @@ func normalizeArch(s string) string {
 }
 
 func (f *Facts) osSection(s *Section) error {
-	q := parseRegQuery(s.Text)
+	q := f.regQuery(sectionOS, s.Text)
 	ver, ok := q.Value("CurrentVersion")
 	if !ok || strings.TrimSpace(ver.Data) == "" {
 		return fmt.Errorf("no CurrentVersion value (%s)", rcNote(s))
@@ -384,7 +503,7 @@ func (f *Facts) osSection(s *Section) error {
 		// take the number, not the words.
 		n, found := lastNumber(f.OS.CSDVersion)
 		if !found && f.OS.CSDVersion != "" {
-			f.problem(sectionOS, "CSDVersion %q has no service pack number", f.OS.CSDVersion)
+			f.problem(sectionOS, "CSDVersion %s has no service pack number", hostValue(f.OS.CSDVersion))
 		}
 		f.OS.ServicePack = n
 	}
@@ -420,7 +539,7 @@ func lastNumber(s string) (int, bool) {
 }
 
 func (f *Facts) iisSection(s *Section) error {
-	q := parseRegQuery(s.Text)
+	q := f.regQuery(sectionIIS, s.Text)
 	if regMissing(s, q) {
 		f.IIS = nil // IIS not installed
 		return nil
@@ -431,7 +550,7 @@ func (f *Facts) iisSection(s *Section) error {
 	}
 	major, ok := mv.number()
 	if !ok || major > 1000 {
-		return fmt.Errorf("MajorVersion %q is not a number", mv.Data)
+		return fmt.Errorf("MajorVersion %s is not a number", quoted(mv.Data))
 	}
 	iis := &IIS{MajorVersion: int(major)}
 	if v, ok := q.Value("MinorVersion"); ok {
@@ -447,12 +566,10 @@ func (f *Facts) iisSection(s *Section) error {
 }
 
 func (f *Facts) inetsrvSection(s *Section) error {
-	instances := parseWMICList(s.Text)
-	if s.RCKnown && s.RC != 0 && len(instances) == 0 {
-		return fmt.Errorf("wmic datafile failed (%s)", rcNote(s))
-	}
 	f.Files = map[string]string{}
-	for _, in := range instances {
+	more, instances := 0, 0
+	for in := range wmiInstances(s.Text) {
+		instances++
 		name, ok := in.get("Name")
 		if !ok {
 			continue
@@ -462,8 +579,19 @@ func (f *Facts) inetsrvSection(s *Section) error {
 		if base == "" {
 			continue
 		}
+		if _, known := f.Files[base]; !known && len(f.Files) >= maxFiles {
+			more++
+			continue
+		}
 		ver, _ := in.get("Version")
 		f.Files[base] = strings.TrimSpace(ver)
+	}
+	if s.RCKnown && s.RC != 0 && instances == 0 {
+		f.Files = nil
+		return fmt.Errorf("wmic datafile failed (%s)", rcNote(s))
+	}
+	if more > 0 {
+		f.problem(sectionInetsrv, "%d files past the first %d ignored", more, maxFiles)
 	}
 	return nil
 }
@@ -490,27 +618,46 @@ func normalizeExitCode(s string) string {
 }
 
 func (f *Facts) eventsSection(s *Section) error {
-	instances := parseWMICList(s.Text)
-	if s.RCKnown && s.RC != 0 && len(instances) == 0 {
-		return fmt.Errorf("wmic ntevent failed (%s)", rcNote(s))
+	instances, older := 0, 0
+	z := zones{}
+	// f.Events keeps the maxEvents newest: sorted and cut each time it doubles; once it is
+	// full, an event not newer than the oldest kept is counted and left at once.
+	var cutoff time.Time
+	full := false
+	newest := func() {
+		sort.SliceStable(f.Events, func(i, j int) bool { return f.Events[i].Time.After(f.Events[j].Time) })
+		if len(f.Events) >= maxEvents {
+			older += len(f.Events) - maxEvents
+			// A copy: the dropped tail of the old array holds strings of the capture's text.
+			f.Events = slices.Clone(f.Events[:maxEvents])
+			cutoff, full = f.Events[maxEvents-1].Time, true
+		}
 	}
-	for _, in := range instances {
+	for in := range wmiInstances(s.Text) {
+		instances++
 		cs, _ := in.get("EventCode")
-		code, err := strconv.Atoi(strings.TrimSpace(cs))
-		if err != nil {
-			f.problem(sectionEvents, "event with EventCode %q skipped", cs)
+		code, ok := atoi(strings.TrimSpace(cs))
+		if !ok {
+			f.problem(sectionEvents, "event with EventCode %s skipped", hostValue(cs))
 			continue
 		}
 		ev := Event{Code: code}
 		if ts, ok := in.get("TimeGenerated"); ok {
-			if t, err := parseWMIDatetime(strings.TrimSpace(ts)); err == nil {
+			if t, err := parseWMIDatetime(strings.TrimSpace(ts), z); err == nil {
 				ev.Time = t
 			} else {
 				f.problem(sectionEvents, "event %d: %v", code, err)
 			}
 		}
+		if full && !ev.Time.After(cutoff) {
+			older++
+			continue
+		}
 		if is, ok := in.get("InsertionStrings"); ok {
-			ev.Inserts = parseWMIArray(is)
+			var more bool
+			if ev.Inserts, more = parseWMIArray(is, maxInserts); more {
+				f.problem(sectionEvents, "event %d: insertion strings past the first %d ignored", code, maxInserts)
+			}
 		}
 		// Insertion strings (docs/facts.md §3.3): 1009 {pool, pid decimal, exit code hex without
 		// 0x}; 1002 {pool}.
@@ -523,29 +670,38 @@ func (f *Facts) eventsSection(s *Section) error {
 			}
 			ev.ExitCode = normalizeExitCode(ev.Inserts[2])
 		}
-		f.Events = append(f.Events, ev)
+		if f.Events = append(f.Events, ev); len(f.Events) >= 2*maxEvents {
+			newest()
+		}
 	}
-	sort.SliceStable(f.Events, func(i, j int) bool { return f.Events[i].Time.After(f.Events[j].Time) })
+	if s.RCKnown && s.RC != 0 && instances == 0 {
+		return fmt.Errorf("wmic ntevent failed (%s)", rcNote(s))
+	}
+	newest()
+	if older > 0 {
+		f.problem(sectionEvents, "%d older events past the newest %d ignored", older, maxEvents)
+	}
 	return nil
 }
 
 func (f *Facts) poolsSection(s *Section) error {
-	instances := parseWMICList(s.Text)
-	if s.RCKnown && s.RC != 0 && len(instances) == 0 {
-		// Without IIS the MicrosoftIISv2 namespace does not exist and wmic fails.
-		return fmt.Errorf("wmic IIsApplicationPoolSetting failed (%s)", rcNote(s))
-	}
-	for _, in := range instances {
+	instances, more := 0, 0
+	for in := range wmiInstances(s.Text) {
+		instances++
 		name, _ := in.get("Name")
 		name = strings.TrimSpace(name)
 		if name == "" {
+			continue
+		}
+		if len(f.Pools) >= maxPools {
+			more++
 			continue
 		}
 		p := Pool{Path: name, Name: name[strings.LastIndex(name, "/")+1:]}
 		if v, ok := in.get("AppPoolAutoStart"); ok {
 			b, ok := parseWMIBool(v)
 			if !ok {
-				f.problem(sectionAppPools, "pool %s: AppPoolAutoStart %q is not a boolean", p.Name, v)
+				f.problem(sectionAppPools, "pool %s: AppPoolAutoStart %s is not a boolean", hostValue(p.Name), hostValue(v))
 			}
 			p.AutoStart = b
 		}
@@ -553,12 +709,34 @@ func (f *Facts) poolsSection(s *Section) error {
 			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
 				p.State = n
 			} else {
-				f.problem(sectionAppPools, "pool %s: AppPoolState %q is not a number", p.Name, v)
+				f.problem(sectionAppPools, "pool %s: AppPoolState %s is not a number", hostValue(p.Name), hostValue(v))
 			}
 		}
 		f.Pools = append(f.Pools, p)
 	}
+	if s.RCKnown && s.RC != 0 && instances == 0 {
+		// Without IIS the MicrosoftIISv2 namespace does not exist and wmic fails.
+		return fmt.Errorf("wmic IIsApplicationPoolSetting failed (%s)", rcNote(s))
+	}
+	if more > 0 {
+		f.problem(sectionAppPools, "%d pools past the first %d ignored", more, maxPools)
+	}
 	return nil
+}
+
+// atoi is strconv.Atoi for decimal digits, without the error value that costs an allocation
+// a call: a hostile capture can bring millions of bad numbers.
+func atoi(s string) (int, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
 }
 
 func parseWMIBool(s string) (bool, bool) {

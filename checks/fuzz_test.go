@@ -38,6 +38,7 @@ func FuzzParseCapture(f *testing.F) {
 		if len(facts.Sections) != len(ProbeSections()) {
 			t.Fatalf("Sections has %d entries", len(facts.Sections))
 		}
+		checkBounds(t, c, facts)
 		fd := Diagnose(facts, pb)
 		if !knownVerdicts[fd.Verdict] || len(fd.Evidence) == 0 {
 			t.Fatalf("finding %+v", fd)
@@ -60,7 +61,7 @@ func FuzzDecodeText(f *testing.F) {
 		if !utf8.ValidString(text) || strings.ContainsRune(text, 0) {
 			t.Fatalf("decodeText(%q) = %q: not NUL-free UTF-8", data, text)
 		}
-		for _, l := range lines(text) {
+		for l := range lines(text) {
 			if strings.ContainsAny(l, "\n") || strings.HasSuffix(l, "\r") {
 				t.Fatalf("line %q keeps a line end", l)
 			}
@@ -86,9 +87,9 @@ func FuzzParseRegQuery(f *testing.F) {
 func FuzzParseWMICList(f *testing.F) {
 	f.Add("\r\r\n\r\r\nName=c:\\windows\\system32\\inetsrv\\w3core.dll\r\r\nVersion=6.0.3790.4693\r\r\n\r\r\n")
 	f.Fuzz(func(t *testing.T, text string) {
-		for _, in := range parseWMICList(text) {
-			if len(in) == 0 {
-				t.Fatal("empty instance")
+		for in := range wmiInstances(text) {
+			if len(in) == 0 || len(in) > maxProperties {
+				t.Fatalf("instance of %d properties", len(in))
 			}
 			for name, value := range in {
 				if !isPropertyName(name) || name == "" || strings.ContainsAny(value, "\n") {
@@ -102,7 +103,9 @@ func FuzzParseWMICList(f *testing.F) {
 func FuzzParseWMIArray(f *testing.F) {
 	f.Add(`{"DefaultAppPool","1234","ffffffff"}`)
 	f.Fuzz(func(t *testing.T, s string) {
-		_ = parseWMIArray(s)
+		if out, more := parseWMIArray(s, maxInserts); len(out) > maxInserts || more && len(out) != maxInserts {
+			t.Fatalf("%d elements, more %v", len(out), more)
+		}
 	})
 }
 
@@ -119,7 +122,7 @@ func FuzzParseSCQuery(f *testing.F) {
 func FuzzParseWMIDatetime(f *testing.F) {
 	f.Add("20011224113047.000000-480")
 	f.Fuzz(func(t *testing.T, s string) {
-		tm, err := parseWMIDatetime(s)
+		tm, err := parseWMIDatetime(s, nil)
 		if err == nil && tm.IsZero() {
 			t.Fatal("zero time without error")
 		}
@@ -150,5 +153,40 @@ func checkVerdictRules(t *testing.T, fd Finding) {
 	}
 	if !ok {
 		t.Fatalf("verdict %s with below=%v trigger=%v crash=%v\n%v", fd.Verdict, below, trigger, fd.CrashEvidence, fd.Evidence)
+	}
+}
+
+// checkBounds holds a capture and its facts to the documented bounds.
+func checkBounds(t *testing.T, c *Capture, f *Facts) {
+	t.Helper()
+	if len(c.Sections) > maxSections || len(c.Problems) > maxCaptureProblems+3 ||
+		len(f.Problems) > len(c.Problems)+len(ProbeSections())*(maxSectionProblems+1) {
+		t.Fatalf("%d sections, %d capture problems, %d problems", len(c.Sections), len(c.Problems), len(f.Problems))
+	}
+	if len(f.Events) > maxEvents || len(f.Files) > maxFiles || len(f.Pools) > maxPools || len(f.Hotfixes) > maxHotfixes {
+		t.Fatalf("%d events, %d files, %d pools, %d hotfixes kept", len(f.Events), len(f.Files), len(f.Pools), len(f.Hotfixes))
+	}
+	values := []string{f.Hostname, f.OS.ProductName, f.OS.CSDVersion, f.OS.BuildLab, f.SystemRoot, f.Arch}
+	for k, v := range f.Files {
+		values = append(values, k, v)
+	}
+	for _, e := range f.Events {
+		if len(e.Inserts) > maxInserts {
+			t.Fatalf("%d insertion strings kept", len(e.Inserts))
+		}
+		values = append(values, e.Inserts...)
+	}
+	for _, p := range f.Pools {
+		values = append(values, p.Name, p.Path)
+	}
+	for _, v := range append(values, f.Hotfixes...) {
+		if len(v) > maxValue {
+			t.Fatalf("value of %d bytes kept", len(v))
+		}
+	}
+	for _, p := range f.Problems {
+		if len(p.Msg) > 1024 {
+			t.Fatalf("problem of %d bytes: %.100q", len(p.Msg), p.Msg)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package checks
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"unicode/utf16"
@@ -313,4 +314,23 @@ func (h *fakeHost) capture() []byte {
 		b.WriteString("##iisremedy-probe v1 end " + s.name + " rc=" + rc + "##\r\n")
 	}
 	return b.Bytes()
+}
+
+// instances collects what wmiInstances yields (a map it reuses, so each is copied).
+func instances(text string) []wmiInstance {
+	var out []wmiInstance
+	for in := range wmiInstances(text) {
+		out = append(out, maps.Clone(in))
+	}
+	return out
+}
+
+// withBody replaces the body of section name in a capture.
+func withBody(c []byte, name string, body []byte) []byte {
+	begin := []byte(markerV1 + "begin " + name + "##\r\n")
+	i := bytes.Index(c, begin) + len(begin)
+	j := bytes.Index(c, []byte(markerV1+"end "+name+" "))
+	out := append([]byte(nil), c[:i]...)
+	out = append(out, body...)
+	return append(out, c[j:]...)
 }

@@ -142,7 +142,7 @@ func TestParseWMICList(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := parseWMICList(tt.in)
+			got := instances(tt.in)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("instances = %#v, want %#v", got, tt.want)
 			}
@@ -167,7 +167,7 @@ func TestParseWMIArray(t *testing.T) {
 		{`{"unterminated`, []string{"unterminated"}},
 	}
 	for _, tt := range tests {
-		if got := parseWMIArray(tt.in); !reflect.DeepEqual(got, tt.want) {
+		if got, _ := parseWMIArray(tt.in, maxInserts); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("parseWMIArray(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
@@ -230,7 +230,7 @@ func TestParseWMIDatetime(t *testing.T) {
 		{"", "", true},
 	}
 	for _, tt := range tests {
-		got, err := parseWMIDatetime(tt.in)
+		got, err := parseWMIDatetime(tt.in, nil)
 		if (err != nil) != tt.wantErr {
 			t.Errorf("parseWMIDatetime(%q) error = %v, wantErr %v", tt.in, err, tt.wantErr)
 			continue
@@ -239,7 +239,7 @@ func TestParseWMIDatetime(t *testing.T) {
 			t.Errorf("parseWMIDatetime(%q) = %s, want %s", tt.in, got.UTC().Format(time.RFC3339Nano), tt.wantUTC)
 		}
 	}
-	got, _ := parseWMIDatetime("20011224113047.000000-480")
+	got, _ := parseWMIDatetime("20011224113047.000000-480", nil)
 	if _, off := got.Zone(); off != -480*60 {
 		t.Errorf("offset = %d s, want %d", off, -480*60)
 	}

@@ -10,7 +10,16 @@ import (
 // those words.
 type regQuery struct {
 	Keys []regKey
+	// Dropped counts the key and value lines past maxRegKeys and maxRegValues.
+	Dropped int
 }
+
+// Bounds of a parsed reg query. The SP3 updates key of a patched 2003 host has a few hundred
+// subkeys, CurrentVersion a few dozen values.
+const (
+	maxRegKeys   = 4096
+	maxRegValues = 256
+)
 
 // regKey is one key line and the value lines under it. A subkey listed by a query has no
 // values.
@@ -62,7 +71,8 @@ func (v regValue) number() (uint64, bool) {
 // default value), the data what comes after.
 func parseRegQuery(text string) *regQuery {
 	q := &regQuery{}
-	for _, l := range lines(text) {
+	full := false // keys past maxRegKeys: their values are dropped with them
+	for l := range lines(text) {
 		if strings.TrimSpace(l) == "" {
 			continue
 		}
@@ -70,6 +80,10 @@ func parseRegQuery(text string) *regQuery {
 			continue
 		}
 		if l[0] != ' ' && l[0] != '\t' && isRegKeyLine(l) {
+			if full = len(q.Keys) >= maxRegKeys; full {
+				q.Dropped++
+				continue
+			}
 			q.Keys = append(q.Keys, regKey{Path: l})
 			continue
 		}
@@ -78,6 +92,10 @@ func parseRegQuery(text string) *regQuery {
 				q.Keys = append(q.Keys, regKey{}) // a value line before any key line
 			}
 			k := &q.Keys[len(q.Keys)-1]
+			if full || len(k.Values) >= maxRegValues {
+				q.Dropped++
+				continue
+			}
 			k.Values = append(k.Values, v)
 		}
 	}
@@ -85,12 +103,11 @@ func parseRegQuery(text string) *regQuery {
 }
 
 func isRegKeyLine(l string) bool {
-	u := strings.ToUpper(l)
-	if strings.HasPrefix(u, "HKEY_") {
+	if len(l) >= 5 && strings.EqualFold(l[:5], "HKEY_") {
 		return true
 	}
 	for _, r := range []string{"HKLM", "HKCU", "HKCR", "HKU", "HKCC"} {
-		if u == r || strings.HasPrefix(u, r+`\`) {
+		if len(l) >= len(r) && strings.EqualFold(l[:len(r)], r) && (len(l) == len(r) || l[len(r)] == '\\') {
 			return true
 		}
 	}

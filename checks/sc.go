@@ -48,7 +48,7 @@ func serviceStateName(state int) string {
 func parseSCQuery(text string) (state int, ok bool) {
 	var fields []string
 	named := false
-	for _, l := range lines(text) {
+	for l := range lines(text) {
 		c := strings.IndexByte(l, ':')
 		if c <= 0 {
 			continue

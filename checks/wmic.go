@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"iter"
 	"strconv"
 	"strings"
 )
@@ -22,42 +23,58 @@ func (in wmiInstance) get(name string) (string, bool) {
 	return "", false
 }
 
-// parseWMICList parses wmic /format:list output: Name=Value lines, instances separated by
-// blank lines, line ends CRLF or \r\r\n, any number of blank lines before, between and
-// after. A property that repeats inside an instance also starts a new instance, so a
-// capture whose blank lines were lost still splits correctly. Lines that are not
-// Name=Value (the first-run banner "Please wait while WMIC is being installed.", "No
-// Instance(s) Available.", errors) are skipped: they are localized.
-func parseWMICList(text string) []wmiInstance {
-	var out []wmiInstance
-	var cur wmiInstance
-	flush := func() {
+// maxProperties bounds the properties of one wmic instance: the probe asks for two or three.
+// A property past it starts a new instance, as a repeated one does.
+const maxProperties = 32
+
+// wmiInstances yields the instances of wmic /format:list output, one at a time (the same
+// map, cleared, for each: a consumer copies what it keeps): Name=Value
+// lines, instances separated by blank lines, line ends CRLF or \r\r\n, any number of blank
+// lines before, between and after. A property that repeats inside an instance, or one past
+// maxProperties, also starts a new instance, so a capture whose blank lines were lost still
+// splits correctly. Lines that are not Name=Value (the first-run banner "Please wait while
+// WMIC is being installed.", "No Instance(s) Available.", errors) are skipped: they are
+// localized.
+func wmiInstances(text string) iter.Seq[wmiInstance] {
+	return func(yield func(wmiInstance) bool) {
+		var cur wmiInstance
+		for l := range lines(text) {
+			l = strings.TrimLeft(l, " \t\uFEFF")
+			if l == "" {
+				if len(cur) > 0 && !yield(cur) {
+					return
+				}
+				clear(cur)
+				continue
+			}
+			eq := strings.IndexByte(l, '=')
+			if eq <= 0 || !isPropertyName(l[:eq]) {
+				continue
+			}
+			name, value := l[:eq], l[eq+1:]
+			if _, dup := cur[name]; dup || len(cur) >= maxProperties {
+				if !yield(cur) {
+					return
+				}
+				clear(cur)
+			}
+			if cur == nil {
+				cur = wmiInstance{}
+			}
+			cur[name] = value
+		}
 		if len(cur) > 0 {
-			out = append(out, cur)
+			yield(cur)
 		}
-		cur = nil
 	}
-	for _, l := range lines(text) {
-		l = strings.TrimLeft(l, " \t\uFEFF")
-		if l == "" {
-			flush()
-			continue
-		}
-		eq := strings.IndexByte(l, '=')
-		if eq <= 0 || !isPropertyName(l[:eq]) {
-			continue
-		}
-		name, value := l[:eq], l[eq+1:]
-		if _, dup := cur[name]; dup {
-			flush()
-		}
-		if cur == nil {
-			cur = wmiInstance{}
-		}
-		cur[name] = value
+}
+
+// firstInstance returns the first instance of wmic output, if any.
+func firstInstance(text string) (wmiInstance, bool) {
+	for in := range wmiInstances(text) {
+		return in, true
 	}
-	flush()
-	return out
+	return nil, false
 }
 
 func isPropertyName(s string) bool {
@@ -77,18 +94,26 @@ func isPropertyName(s string) bool {
 // InsertionStrings={"DefaultAppPool","1234","ffffffff"}; elements may be unquoted
 // ({1,2}). A quoted element ends at a quote followed by a comma, the closing brace or the
 // end, so commas and quotes inside names survive. The rendering is [NC] unconfirmed on 2003
-// (docs/facts.md §5.3); a value without braces is taken as a single element.
-func parseWMIArray(s string) []string {
+// (docs/facts.md §5.3); a value without braces is taken as a single element. At most max elements
+// are returned; more reports whether there were others.
+func parseWMIArray(s string, max int) (out []string, more bool) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return nil
+		return nil, false
 	}
 	if !strings.HasPrefix(s, "{") {
-		return []string{s}
+		return []string{s}, false
 	}
 	s = strings.TrimPrefix(s, "{")
 	s = strings.TrimSuffix(s, "}")
-	var out []string
+	add := func(e string) bool {
+		if len(out) >= max {
+			more = true
+			return false
+		}
+		out = append(out, e)
+		return true
+	}
 	i := 0
 	for i <= len(s) {
 		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
@@ -111,10 +136,12 @@ func parseWMIArray(s string) []string {
 				}
 			}
 			if end < 0 {
-				out = append(out, s[j:]) // unterminated: take the rest
+				add(s[j:]) // unterminated: take the rest
 				break
 			}
-			out = append(out, s[j:end])
+			if !add(s[j:end]) {
+				break
+			}
 			i = end + 1
 			if c := strings.IndexByte(s[i:], ','); c >= 0 {
 				i += c + 1
@@ -125,13 +152,15 @@ func parseWMIArray(s string) []string {
 		}
 		c := strings.IndexByte(s[i:], ',')
 		if c < 0 {
-			out = append(out, strings.TrimSpace(s[i:]))
+			add(strings.TrimSpace(s[i:]))
 			break
 		}
-		out = append(out, strings.TrimSpace(s[i:i+c]))
+		if !add(strings.TrimSpace(s[i : i+c])) {
+			break
+		}
 		i += c + 1
 	}
-	return out
+	return out, more
 }
 
 // parseUintField parses a wmic numeric property (FreeSpace, Size): decimal digits.

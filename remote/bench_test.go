@@ -3,11 +3,16 @@ package remote
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http/httptest"
+	"runtime"
+	"runtime/metrics"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/iisremedy/iisremedy/lab/hostile"
 	"github.com/iisremedy/iisremedy/lab/wsman"
 	"github.com/masterzen/winrm"
 )
@@ -178,4 +183,63 @@ func BenchmarkStdinWireBytes(b *testing.B) {
 	// masterzen's Encryption cannot stream stdin at all: RunWithContextWithInput runs Send and
 	// Receive concurrently and its Post swaps one shared ntlmClient per message (a data race);
 	// the Receive then parses an empty body and goxpath dereferences nil (the process dies).
+}
+
+// heapPeak samples the live heap while f runs and returns its peak above the heap before f.
+func heapPeak(f func()) uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 { metrics.Read(s); return s[0].Value.Uint64() }
+	runtime.GC()
+	base := read()
+	peak := base
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(100 * time.Microsecond)
+		defer t.Stop()
+		for {
+			peak = max(peak, read())
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	f()
+	close(stop)
+	<-done
+	return max(peak, read()) - base
+}
+
+// BenchmarkHostileMemory meets the lab/hostile behaviours that send much, over NTLM (sealed),
+// and reports per hostile exchange (a Dial, or a Dial and a Run for the Receive ones) the peak
+// live heap and, with -benchmem, the bytes allocated. The hostile server runs in the same
+// process: its own buffers (a 32 KB write chunk, or one reply and its sealed copy) count too.
+func BenchmarkHostileMemory(b *testing.B) {
+	for _, hc := range hostileCases {
+		if hc.class == ClassCanceled || hc.behaviour == hostile.TrickleBody {
+			continue // they end by ctx or by the deadline, not by what they send
+		}
+		b.Run(hc.behaviour, func(b *testing.B) {
+			srv := hostile.Start(b, hc.behaviour, AuthNegotiate)
+			tg := hostileTarget(srv, AuthNegotiate)
+			ctx := context.Background()
+			var peak uint64
+			b.ReportAllocs()
+			for b.Loop() {
+				peak = max(peak, heapPeak(func() {
+					s, err := Dial(ctx, tg)
+					if err == nil {
+						_, err = s.Run(ctx, "echo hi")
+						_ = s.Close(ctx)
+					}
+					if !errors.Is(err, hc.sentinel) && hc.sentinel != nil {
+						b.Fatalf("%v", err)
+					}
+				}))
+			}
+			b.ReportMetric(float64(peak), "peak-heap-B")
+		})
+	}
 }

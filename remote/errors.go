@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 )
 
 // Class says what kind of failure an *Error is.
@@ -22,11 +24,11 @@ const (
 	ClassUnreachable       // dial refused, host down, connection reset before any reply
 	ClassAuth              // HTTP 401: wrong credentials, scheme disabled, encryption refused
 	ClassTLS               // handshake, certificate verification or fingerprint pin failure
-	ClassTimeout           // client deadline, response timeout, or a w:TimedOut fault outside Receive
+	ClassTimeout           // ctx deadline; a reply not complete within the per-request deadline (a body that trickles); a w:TimedOut fault outside Receive
 	ClassFault             // a WS-Management fault (Code holds its code) or an HTTP 413
 	ClassQuota             // WS-Management quota fault (2150859173 shells, 2150859174 operations)
 	ClassConfig            // the Target is unusable; nothing was sent
-	ClassProtocol          // the host answered something that is not valid WS-Management
+	ClassProtocol          // not valid WS-Management: garbage, a redirect, a reply over a bound (ErrReplyLimit), output over the cap (ErrOutputLimit)
 	ClassCanceled          // the caller's context was canceled
 )
 
@@ -55,6 +57,11 @@ var (
 	// ErrEnvelopeTooLarge is wrapped by the error of an HTTP 413 reply (request larger than
 	// the host's MaxEnvelopeSizekb).
 	ErrEnvelopeTooLarge = errors.New("request exceeds the host's MaxEnvelopeSizekb (http 413)")
+
+	// ErrReplyLimit is wrapped by the protocol error of a reply that broke one of this client's
+	// bounds (header size or count, body size, XML depth or element count). Asking again would
+	// only get the same reply, so such an error is never temporary.
+	ErrReplyLimit = errors.New("reply exceeds a limit of this client")
 )
 
 var classSentinel = map[Class]error{
@@ -158,12 +165,55 @@ type Fault struct {
 func (f *Fault) Error() string {
 	s := "fault"
 	if f.Subcode != "" {
-		s += " " + f.Subcode
+		s += " " + quote(f.Subcode)
 	}
-	if f.Reason != "" {
-		s += ": " + strings.TrimSpace(f.Reason)
+	if r := strings.TrimSpace(f.Reason); r != "" {
+		s += ": " + quote(r)
 	}
 	return s
+}
+
+// maxQuoted is how many bytes of a value sent by a host an error message quotes: a ShellId of
+// 100 KB or a token of megabytes must not be echoed whole into logs and reports.
+const maxQuoted = 200
+
+// quote renders a value sent by a host for an error message: at most maxQuoted bytes (cut on a
+// rune boundary, its full length said), control and format characters and invalid UTF-8
+// escaped, so it can neither flood nor rewrite a terminal.
+func quote(s string) string {
+	return quoteLen(s, len(s))
+}
+
+// quoteLen is quote for a value of which s is the start and n the full length in bytes.
+func quoteLen(s string, n int) string {
+	if len(s) > maxQuoted {
+		s = s[:maxQuoted]
+	}
+	if n <= len(s) {
+		return strconv.Quote(s)
+	}
+	// Drop a rune split by the cut (at most UTFMax-1 bytes).
+	for i := 1; i < utf8.UTFMax && len(s) > 0; i++ {
+		if r, size := utf8.DecodeLastRuneInString(s); r != utf8.RuneError || size != 1 {
+			break
+		}
+		s = s[:len(s)-1]
+	}
+	return strconv.Quote(s) + "…(" + strconv.Itoa(n) + " bytes)"
+}
+
+// maxErrorText bounds the text of a cause from the standard library, which may quote a host's
+// bytes (net/http quotes a malformed status line whole).
+const maxErrorText = 512
+
+// boundText keeps err's meaning (errors.Is sees its chain) under a text of at most
+// maxErrorText bytes.
+func boundText(err error) error {
+	msg := err.Error()
+	if len(msg) <= maxErrorText {
+		return err
+	}
+	return &rewordedError{msg: strings.ToValidUTF8(msg[:maxErrorText], "") + "…(" + strconv.Itoa(len(msg)) + " bytes)", orig: err}
 }
 
 // faultClass maps a fault code to its class.
@@ -194,7 +244,7 @@ func classifyTransport(ctx context.Context, op, host string, err error, reached 
 	if errors.As(err, &re) {
 		return re
 	}
-	e := &Error{Op: op, Host: host, Err: err, reached: reached}
+	e := &Error{Op: op, Host: host, Err: boundText(err), reached: reached}
 	var te *tlsError
 	var ue x509.UnknownAuthorityError
 	var he x509.HostnameError
@@ -205,7 +255,7 @@ func classifyTransport(ctx context.Context, op, host string, err error, reached 
 	var ne net.Error
 	if ctx != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
-		e.Err = err
+		e.Err = boundText(err)
 	}
 	switch {
 	case ctx != nil && errors.Is(ctx.Err(), context.Canceled):
@@ -256,7 +306,7 @@ func redact(err error, secret string) error {
 		return err
 	}
 	hide := func(e error) error {
-		return &redactedError{msg: strings.ReplaceAll(e.Error(), secret, "[redacted]"), orig: e}
+		return &rewordedError{msg: strings.ReplaceAll(e.Error(), secret, "[redacted]"), orig: e}
 	}
 	var re *Error
 	if errors.As(err, &re) {
@@ -269,12 +319,12 @@ func redact(err error, secret string) error {
 	return hide(err)
 }
 
-// redactedError is an error whose text had a secret removed. It has no Unwrap, so the original
-// text cannot be reached; Is answers for the original chain.
-type redactedError struct {
+// rewordedError is an error whose text was rewritten: a secret removed, or a host's bytes cut.
+// It has no Unwrap, so the original text cannot be reached; Is answers for the original chain.
+type rewordedError struct {
 	msg  string
 	orig error
 }
 
-func (r *redactedError) Error() string        { return r.msg }
-func (r *redactedError) Is(target error) bool { return errors.Is(r.orig, target) }
+func (r *rewordedError) Error() string        { return r.msg }
+func (r *rewordedError) Is(target error) bool { return errors.Is(r.orig, target) }

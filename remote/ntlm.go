@@ -54,6 +54,7 @@ type ntlmTransport struct {
 	u      *url.URL
 	user   string
 	domain string
+	limit  int // reply body cap
 
 	tokens chan struct{} // one per connection in use or idle-able
 	mu     sync.Mutex
@@ -72,7 +73,7 @@ type ntlmConn struct {
 func newNTLMTransport(t Target, d *dialer) *ntlmTransport {
 	user, domain := splitUser(t.User)
 	u := &url.URL{Scheme: t.scheme(), Host: t.addr(), Path: "/wsman"}
-	return &ntlmTransport{target: t, d: d, u: u, user: user, domain: domain,
+	return &ntlmTransport{target: t, d: d, u: u, user: user, domain: domain, limit: replyLimit(t),
 		tokens: make(chan struct{}, defaultNTLMConns)}
 }
 
@@ -178,23 +179,9 @@ func (t *ntlmTransport) exchange(ctx context.Context, c *ntlmConn, op string, bo
 	if err != nil || len(sig) != ntlmSigLen {
 		return nil, false, &Error{Class: ClassProtocol, Op: op, Host: t.target.Host, Err: fmt.Errorf("ntlm seal: %v", err)}
 	}
-	var b bytes.Buffer
-	b.Grow(len(sealed) + 256)
-	b.WriteString(encBoundary)
-	b.WriteString("\tContent-Type: " + encProtocol + "\r\n")
-	b.WriteString("\tOriginalContent: type=" + soapContentType + ";Length=" + strconv.Itoa(len(body)) + "\r\n")
-	b.WriteString(encBoundary)
-	b.WriteString(encOctetLine)
-	var n [4]byte
-	binary.LittleEndian.PutUint32(n[:], uint32(len(sig)))
-	b.Write(n[:])
-	b.Write(sig)
-	b.Write(sealed)
-	b.WriteString(encEnd)
-
 	h := http.Header{}
 	h.Set("Content-Type", encContentType)
-	resp, rbody, err := t.do(ctx, c, op, h, b.Bytes())
+	resp, rbody, err := t.do(ctx, c, op, h, frame(sig, sealed))
 	if err != nil {
 		return nil, false, err
 	}
@@ -207,7 +194,7 @@ func (t *ntlmTransport) exchange(ctx context.Context, c *ntlmConn, op string, bo
 				Err: fmt.Errorf("http %d: encrypted reply: %w", resp.StatusCode, derr)}
 		}
 		if resp.StatusCode != http.StatusOK {
-			return nil, reusable, replyError(op, t.target.Host, resp.StatusCode, plain)
+			return nil, reusable, replyError(op, t.target.Host, resp.StatusCode, resp.Header, plain)
 		}
 		return plain, reusable, nil
 	}
@@ -219,11 +206,30 @@ func (t *ntlmTransport) exchange(ctx context.Context, c *ntlmConn, op string, bo
 		return nil, false, &Error{Class: ClassProtocol, Op: op, Host: t.target.Host, reached: true,
 			Err: errors.New("host answered an encrypted request in clear text; refusing unencrypted messages")}
 	case http.StatusUnauthorized:
-		e := replyError(op, t.target.Host, resp.StatusCode, rbody)
+		e := replyError(op, t.target.Host, resp.StatusCode, resp.Header, rbody)
 		e.Err = fmt.Errorf("%w: %v", errAuthLost, e.Err)
 		return nil, false, e
 	}
-	return nil, false, replyError(op, t.target.Host, resp.StatusCode, rbody)
+	return nil, false, replyError(op, t.target.Host, resp.StatusCode, resp.Header, rbody)
+}
+
+// frame wraps a sealed message and its signature in the multipart/encrypted body
+// (docs/winrm-protocol.md §1.7); RC4 keeps the length, so Length is len(sealed).
+func frame(sig, sealed []byte) []byte {
+	var b bytes.Buffer
+	b.Grow(len(sealed) + 256)
+	b.WriteString(encBoundary)
+	b.WriteString("\tContent-Type: " + encProtocol + "\r\n")
+	b.WriteString("\tOriginalContent: type=" + soapContentType + ";Length=" + strconv.Itoa(len(sealed)) + "\r\n")
+	b.WriteString(encBoundary)
+	b.WriteString(encOctetLine)
+	var n [4]byte
+	binary.LittleEndian.PutUint32(n[:], uint32(len(sig)))
+	b.Write(n[:])
+	b.Write(sig)
+	b.Write(sealed)
+	b.WriteString(encEnd)
+	return b.Bytes()
 }
 
 // unseal parses the multipart/encrypted body and decrypts and verifies its part(s).
@@ -253,8 +259,8 @@ func unseal(sess *ntlmssp.SecuritySession, body []byte) ([]byte, error) {
 			lenText = lenText[:k]
 		}
 		length, err := strconv.Atoi(strings.TrimSpace(lenText))
-		if err != nil || length < 0 || length > maxReplyBytes {
-			return nil, fmt.Errorf("bad OriginalContent Length %q", lenText)
+		if err != nil || length < 0 || length > len(body) {
+			return nil, fmt.Errorf("bad OriginalContent Length %s", quote(lenText))
 		}
 		k := bytes.Index(rest, []byte("\r\n"))
 		if k < 0 || !strings.Contains(string(rest[:k]), "application/octet-stream") {
@@ -269,6 +275,11 @@ func unseal(sess *ntlmssp.SecuritySession, body []byte) ([]byte, error) {
 			return nil, errors.New("encrypted part truncated or bad signature length")
 		}
 		sig := rest[4 : 4+sigLen]
+		if binary.LittleEndian.Uint32(sig) != 1 {
+			// NTLMSSP_MESSAGE_SIGNATURE's Version MUST be 1 (MS-NLMP 2.2.2.9.1); bodgit's Unwrap
+			// does not look at it.
+			return nil, errors.New("ntlm signature version is not 1")
+		}
 		sealed := rest[4+sigLen : 4+sigLen+length]
 		rest = rest[4+sigLen+length:]
 		plain, err := sess.Unwrap(sealed, sig)
@@ -318,13 +329,7 @@ func (t *ntlmTransport) do(ctx context.Context, c *ntlmConn, op string, h http.H
 	if err := c.bw.Flush(); err != nil {
 		return nil, nil, classifyTransport(ctx, op, t.target.Host, err, true)
 	}
-	resp, err := http.ReadResponse(c.br, req)
-	if err != nil {
-		return nil, nil, classifyTransport(ctx, op, t.target.Host, err, true)
-	}
-	rbody, err := readLimited(resp.Body)
-	resp.Body.Close()
-	if err != nil {
+	if err := checkHead(c.br); err != nil {
 		var re *Error
 		if errors.As(err, &re) {
 			re.Op, re.Host = op, t.target.Host
@@ -332,6 +337,17 @@ func (t *ntlmTransport) do(ctx context.Context, c *ntlmConn, op string, h http.H
 		}
 		return nil, nil, classifyTransport(ctx, op, t.target.Host, err, true)
 	}
+	resp, err := http.ReadResponse(c.br, req)
+	if err != nil {
+		return nil, nil, classifyTransport(ctx, op, t.target.Host, err, true)
+	}
+	// On error the body is left unread and the caller drops the connection: Close on a
+	// ReadResponse body would read an endless body to its end.
+	rbody, err := readBody(resp, t.limit)
+	if err != nil {
+		return nil, nil, bodyError(ctx, op, t.target.Host, err)
+	}
+	resp.Body.Close()
 	if !stop() {
 		// ctx ended and its deadline-breaking func has run or is running: it could still hit
 		// the connection after it went back to the pool, so it must not be reused.
@@ -339,6 +355,64 @@ func (t *ntlmTransport) do(ctx context.Context, c *ntlmConn, op string, h http.H
 	}
 	_ = c.nc.SetDeadline(time.Time{})
 	return resp, rbody, nil
+}
+
+// checkHead waits until br holds a whole reply head (status line and header lines up to the
+// empty line) and checks it against the head bounds, without consuming it: http.ReadResponse
+// then reads a head known to be small. br's buffer must hold maxHeaderBytes.
+func checkHead(br *bufio.Reader) error {
+	limitErr := func(format string, a ...any) error {
+		return &Error{Class: ClassProtocol, reached: true, Err: fmt.Errorf("%w: "+format, append([]any{ErrReplyLimit}, a...)...)}
+	}
+	examined, start, lines := 0, 0, 0 // start: offset of the line being read
+	for {
+		if examined >= maxHeaderBytes {
+			return limitErr("reply head longer than %d bytes", maxHeaderBytes)
+		}
+		b, err := br.Peek(min(max(br.Buffered(), examined+1), maxHeaderBytes))
+		if n := min(len(b), len(httpVersion)); !bytes.Equal(b[:n], []byte(httpVersion[:n])) {
+			// Something else than an HTTP server listens there (its banner is in b).
+			line, _, _ := bytes.Cut(b, []byte("\n"))
+			return &Error{Class: ClassProtocol, reached: true, Err: fmt.Errorf("host answered %s, not http", quote(string(line)))}
+		}
+		if len(b) <= examined {
+			return err // the head ended early: EOF, reset or deadline
+		}
+		for i := examined; i < len(b); i++ {
+			if b[i] != '\n' {
+				continue
+			}
+			line := bytes.TrimSuffix(b[start:i], []byte("\r"))
+			start = i + 1
+			if lines > 0 && len(line) == 0 {
+				return nil
+			}
+			if err := checkLine(lines, len(line)); err != nil {
+				return limitErr("%v", err)
+			}
+			lines++
+		}
+		examined = len(b)
+		if err := checkLine(lines, examined-start); err != nil {
+			return limitErr("%v", err)
+		}
+	}
+}
+
+// httpVersion starts every HTTP/1.x status line.
+const httpVersion = "HTTP/1."
+
+// checkLine checks the length n of line number i of a reply head (0: the status line).
+func checkLine(i, n int) error {
+	switch {
+	case i == 0 && n > maxStatusLine:
+		return fmt.Errorf("reply status line longer than %d bytes", maxStatusLine)
+	case n > maxHeaderLine:
+		return fmt.Errorf("reply header line longer than %d bytes", maxHeaderLine)
+	case i > maxHeaders:
+		return fmt.Errorf("reply has more than %d header lines", maxHeaders)
+	}
+	return nil
 }
 
 // handshake dials a connection and authenticates it with NTLM, insisting on sealing.
@@ -349,7 +423,7 @@ func (t *ntlmTransport) handshake(ctx context.Context) (*ntlmConn, error) {
 	if err != nil {
 		return nil, classifyTransport(ctx, op, host, err, false)
 	}
-	c := &ntlmConn{raw: raw, nc: nc, br: bufio.NewReaderSize(nc, 64<<10), bw: bufio.NewWriterSize(nc, 64<<10)}
+	c := &ntlmConn{raw: raw, nc: nc, br: bufio.NewReaderSize(nc, maxHeaderBytes), bw: bufio.NewWriterSize(nc, 64<<10)}
 	fail := func(e error) (*ntlmConn, error) {
 		_ = nc.Close()
 		return nil, e
@@ -372,7 +446,7 @@ func (t *ntlmTransport) handshake(ctx context.Context) (*ntlmConn, error) {
 		return fail(err)
 	}
 	if resp.StatusCode != http.StatusUnauthorized {
-		return fail(replyErrorOr(op, host, resp.StatusCode, "host did not answer the ntlm negotiate with a challenge"))
+		return fail(replyErrorOr(op, host, resp, "host did not answer the ntlm negotiate with a challenge"))
 	}
 	challenge, err := findChallenge(resp.Header.Values("Www-Authenticate"))
 	if err != nil {
@@ -401,7 +475,7 @@ func (t *ntlmTransport) handshake(ctx context.Context) (*ntlmConn, error) {
 	case resp.StatusCode == http.StatusUnauthorized:
 		return fail(&Error{Class: ClassAuth, Op: op, Host: host, reached: true, Err: errors.New("http 401: ntlm credentials rejected")})
 	case resp.StatusCode != http.StatusOK:
-		return fail(replyError(op, host, resp.StatusCode, rbody))
+		return fail(replyError(op, host, resp.StatusCode, resp.Header, rbody))
 	case resp.Close:
 		return fail(&Error{Class: ClassProtocol, Op: op, Host: host, Err: errors.New("host closed the connection after ntlm authentication")})
 	}
@@ -413,11 +487,11 @@ func (t *ntlmTransport) handshake(ctx context.Context) (*ntlmConn, error) {
 	return c, nil
 }
 
-func replyErrorOr(op, host string, status int, msg string) *Error {
-	if status == http.StatusOK {
+func replyErrorOr(op, host string, resp *http.Response, msg string) *Error {
+	if resp.StatusCode == http.StatusOK {
 		return &Error{Class: ClassProtocol, Op: op, Host: host, Err: errors.New(msg)}
 	}
-	return replyError(op, host, status, nil)
+	return replyError(op, host, resp.StatusCode, resp.Header, nil)
 }
 
 // findChallenge picks the NTLM token out of WWW-Authenticate lines ("Negotiate <b64>" or
@@ -428,7 +502,9 @@ func findChallenge(values []string) ([]byte, error) {
 		for _, part := range strings.Split(v, ",") {
 			part = strings.TrimSpace(part)
 			scheme, tok, _ := strings.Cut(part, " ")
-			offered = append(offered, scheme)
+			if len(offered) < maxOffered {
+				offered = append(offered, quote(scheme))
+			}
 			if !strings.EqualFold(scheme, "Negotiate") && !strings.EqualFold(scheme, "NTLM") {
 				continue
 			}
@@ -449,16 +525,53 @@ func findChallenge(values []string) ([]byte, error) {
 	return nil, fmt.Errorf("http 401 without an ntlm challenge (host offers %s)", strings.Join(offered, ", "))
 }
 
-// checkChallenge refuses a CHALLENGE that would not give message sealing.
+// maxOffered is how many schemes of a 401 an error lists.
+const maxOffered = 8
+
+// checkChallenge refuses a CHALLENGE that would not give message sealing, or whose structure
+// (MS-NLMP 2.2.1.2) is broken: its fields must lie inside it and its target information must be
+// a list of AV pairs ending with MsvAvEOL, before bodgit/ntlmssp reads it.
 func checkChallenge(b []byte) error {
-	if len(b) < 24 || string(b[:8]) != "NTLMSSP\x00" || binary.LittleEndian.Uint32(b[8:12]) != 2 {
-		return errors.New("malformed ntlm challenge message")
+	malformed := errors.New("malformed ntlm challenge message")
+	const fixed = 48 // up to TargetInfoFields
+	if len(b) < fixed || string(b[:8]) != "NTLMSSP\x00" || binary.LittleEndian.Uint32(b[8:12]) != 2 {
+		return malformed
+	}
+	field := func(at int) ([]byte, bool) {
+		n, off := int(binary.LittleEndian.Uint16(b[at:])), int(binary.LittleEndian.Uint32(b[at+4:]))
+		if n == 0 {
+			return nil, true
+		}
+		return b[min(off, len(b)):min(off+n, len(b))], off >= fixed && off <= len(b) && n <= len(b)-off
+	}
+	_, okName := field(12)
+	info, okInfo := field(40)
+	if !okName || !okInfo || !avPairsEnd(info) {
+		return malformed
 	}
 	flags := binary.LittleEndian.Uint32(b[20:24])
 	if flags&flagSeal == 0 || flags&flagSign == 0 {
 		return errors.New("host does not offer ntlm sealing and signing; refusing unencrypted messages")
 	}
 	return nil
+}
+
+// avPairsEnd reports whether info is a well-formed AV pair list ending with MsvAvEOL (or empty).
+func avPairsEnd(info []byte) bool {
+	if len(info) == 0 {
+		return true
+	}
+	for len(info) >= 4 {
+		id, n := binary.LittleEndian.Uint16(info), int(binary.LittleEndian.Uint16(info[2:]))
+		if id == 0 { // MsvAvEOL
+			return true
+		}
+		if n > len(info)-4 {
+			return false
+		}
+		info = info[4+n:]
+	}
+	return false
 }
 
 // channelBindings computes the RFC 5929 tls-server-end-point binding for NTLM over HTTPS:

@@ -158,7 +158,7 @@ func TestNTLMOverHTTPS(t *testing.T) {
 }
 
 func TestCheckChallengeRequiresSealing(t *testing.T) {
-	msg := make([]byte, 32)
+	msg := make([]byte, 48)
 	copy(msg, "NTLMSSP\x00")
 	binary.LittleEndian.PutUint32(msg[8:], 2)
 	binary.LittleEndian.PutUint32(msg[20:], flagSign) // no SEAL
@@ -189,17 +189,7 @@ func TestUnsealRejectsGarbage(t *testing.T) {
 func TestMasterzenClientThroughOurTransporter(t *testing.T) {
 	srv := ntlmServer()
 	host, port := startWSMan(t, srv)
-	tr, err := NewTransporter(ntlmTarget(host, port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	params := winrm.NewParameters("PT60S", "en-US", 153600)
-	params.TransportDecorator = func() winrm.Transporter { return tr }
-	c, err := winrm.NewClientWithParameters(winrm.NewEndpoint(host, port, false, false, nil, nil, nil, 0), "Administrator", testPassword, params)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, tr := masterzenClient(t, ntlmTarget(host, port))
 	stdout, stderr, code, err := c.RunWithContextWithString(context.Background(), `findstr "^"`, "via masterzen\r\n")
 	if err != nil || stdout != "via masterzen\r\n" || stderr != "" || code != 0 {
 		t.Fatalf("got %q %q %d %v", stdout, stderr, code, err)
@@ -240,4 +230,21 @@ func TestNTLMClearTextReplyDropsConnection(t *testing.T) {
 	if st := s.Stats(); st.Handshakes != 2 {
 		t.Fatalf("%d handshakes, want 2 (the 503'd connection replaced)", st.Handshakes)
 	}
+}
+
+// masterzenClient is a masterzen winrm.Client posting through NewTransporter(tg).
+func masterzenClient(t *testing.T, tg Target) (*winrm.Client, *Transporter) {
+	t.Helper()
+	tr, err := NewTransporter(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.Close)
+	params := winrm.NewParameters("PT60S", "en-US", 153600)
+	params.TransportDecorator = func() winrm.Transporter { return tr }
+	c, err := winrm.NewClientWithParameters(winrm.NewEndpoint(tg.Host, tg.Port, false, false, nil, nil, nil, 0), tg.User, tg.Password, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, tr
 }

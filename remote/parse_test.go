@@ -13,7 +13,7 @@ import (
 
 // sample returns the payload of a captured Windows reply kept in lab/wsman/testdata/soap
 // (line 1 is provenance).
-func sample(t *testing.T, name string) []byte {
+func sample(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "lab", "wsman", "testdata", "soap", name))
 	if err != nil {
@@ -39,15 +39,15 @@ func TestScanFaultSamples(t *testing.T) {
 		{"masterzen_command_fault_filename_too_long_500.xml", 2147942606, ClassFault, "w:InternalError"},
 	}
 	for _, c := range cases {
-		sc := scanEnvelope(sample(t, c.file))
-		if !sc.ok || sc.fault == nil {
-			t.Errorf("%s: no fault found", c.file)
+		env, err := readEnvelope(sample(t, c.file), nil, nil)
+		if err != nil || env.fault == nil {
+			t.Errorf("%s: no fault found (%v)", c.file, err)
 			continue
 		}
-		if sc.fault.Code != c.code || faultClass(sc.fault) != c.class || sc.fault.Subcode != c.subcode {
-			t.Errorf("%s: got %+v class %v", c.file, sc.fault, faultClass(sc.fault))
+		if env.fault.Code != c.code || faultClass(env.fault) != c.class || env.fault.Subcode != c.subcode {
+			t.Errorf("%s: got %+v class %v", c.file, env.fault, faultClass(env.fault))
 		}
-		e := replyError("receive", "h", 500, sample(t, c.file))
+		e := replyError("receive", "h", 500, nil, sample(t, c.file))
 		if e.Code != c.code || e.Class != c.class {
 			t.Errorf("%s: replyError %v", c.file, e)
 		}
@@ -67,9 +67,23 @@ func TestParseSamples(t *testing.T) {
 		t.Fatalf("command id %q, %v", cid, err)
 	}
 	var out, errb bytes.Buffer
-	done, code, err := parseReceive(sample(t, "masterzen_receive_response_done_exitcode_123.xml"), &out, &errb)
-	if err != nil || !done || code != 123 {
-		t.Fatalf("done %v code %d err %v", done, code, err)
+	r, err := parseReceive(sample(t, "masterzen_receive_response_done_exitcode_123.xml"), &out, &errb)
+	if err != nil || !r.done || r.exitCode != 123 {
+		t.Fatalf("got %+v, err %v", r, err)
+	}
+	r, err = parseReceive(sample(t, "pywinrm_receive_response_stdout_done_exitcode_0.xml"), &out, &errb)
+	if err != nil || !r.done || r.exitCode != 0 || !strings.HasSuffix(out.String(), "hello world \r\n") || r.output != out.Len() {
+		t.Fatalf("got %+v %q, err %v", r, out.String(), err)
+	}
+	out.Reset()
+	r, err = parseReceive(sample(t, "masterzen_receive_response_stdout_stderr_running.xml"), &out, &errb)
+	if err != nil || r.done || out.Len() == 0 || errb.Len() == 0 {
+		t.Fatalf("got %+v %q %q, err %v", r, out.String(), errb.String(), err)
+	}
+	// A TimedOut fault in a 200 reply is recognised by its code.
+	_, err = parseReceive(sample(t, "pywinrm_receive_fault_timedout_500.xml"), &out, &errb)
+	if re := parseFailure("receive", "h", err); re.Code != CodeTimedOut || re.Class != ClassTimeout {
+		t.Fatalf("timed out fault read as %v", re)
 	}
 }
 
@@ -89,16 +103,14 @@ func TestHostileRepliesAreErrors(t *testing.T) {
 		if id, err := parseCommandID([]byte(in)); err == nil {
 			t.Errorf("parseCommandID(%.60q) = %q, want an error", in, id)
 		}
-		if sc := scanEnvelope([]byte(in)); sc.fault != nil && sc.fault.Code != 0 {
-			t.Errorf("scanEnvelope(%.60q) found fault code %d", in, sc.fault.Code)
+		if env, err := readEnvelope([]byte(in), nil, nil); err == nil && env.fault != nil && env.fault.Code != 0 {
+			t.Errorf("readEnvelope(%.60q) found fault code %d", in, env.fault.Code)
 		}
-		if e := replyError("receive", "h", 500, []byte(in)); e.Code != 0 || e.Class != ClassProtocol && e.Class != ClassFault {
+		if e := replyError("receive", "h", 500, nil, []byte(in)); e.Code != 0 || e.Class != ClassProtocol && e.Class != ClassFault {
 			t.Errorf("replyError(500, %.60q) = %v, want a protocol error or a fault without code", in, e)
 		}
-		// masterzen's Receive parser ignores decode errors (receiveAll checks the envelope first);
-		// garbage must at least never read as a finished command.
-		if done, _, _ := parseReceive([]byte(in), &bytes.Buffer{}, &bytes.Buffer{}); done {
-			t.Errorf("parseReceive(%.60q) reports Done", in)
+		if r, err := parseReceive([]byte(in), &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
+			t.Errorf("parseReceive(%.60q) = %+v, want an error", in, r)
 		}
 	}
 }
@@ -106,7 +118,7 @@ func TestHostileRepliesAreErrors(t *testing.T) {
 // TestRedactKeepsSentinels: a short password can occur in any error text; redacting it must
 // not break the decisions taken on the error (413 adaptation, cancellation, fault codes).
 func TestRedactKeepsSentinels(t *testing.T) {
-	e := replyError("send", "h", 413, nil)
+	e := replyError("send", "h", 413, nil, nil)
 	got := redact(e, "e") // "e" occurs in the 413 text
 	if strings.Contains(got.Error(), "e") && !strings.Contains(got.Error(), "[redacted]") {
 		t.Fatalf("not redacted: %v", got)

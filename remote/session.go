@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,8 +15,19 @@ import (
 )
 
 // DefaultMaxOutput caps stdout plus stderr of one command, so a hostile or broken host
-// cannot exhaust memory.
-const DefaultMaxOutput = 64 << 20
+// cannot exhaust memory: 8 MiB, several times what the probe prints on a busy real host (a
+// few MB at most, most of it the System log's W3SVC events).
+const DefaultMaxOutput = 8 << 20
+
+// The Receive backoff. A Windows host long-polls a Receive until there is output or its
+// OperationTimeout passes; a reply with no output that is not Done, coming back at once, is a
+// host that does not wait. Such replies are spaced by a delay that starts at
+// minReceiveBackoff and doubles up to maxReceiveBackoff, and output resets it: after a real
+// long poll of a minute it adds at most a second.
+const (
+	minReceiveBackoff = 50 * time.Millisecond
+	maxReceiveBackoff = time.Second
+)
 
 // ErrOutputLimit is wrapped when a command's output exceeds the session's cap.
 var ErrOutputLimit = errors.New("command output exceeds the limit")
@@ -54,7 +64,8 @@ type options struct {
 // WithLogger sets the logger for retries, 413 adaptation and cleanup failures (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
-// WithMaxOutput caps stdout plus stderr per command (default 64 MiB).
+// WithMaxOutput caps stdout plus stderr per command (default DefaultMaxOutput, 8 MiB); more
+// fails the command with ErrOutputLimit.
 func WithMaxOutput(n int64) Option { return func(o *options) { o.maxOutput = n } }
 
 // WithRetry sets how many attempts a transient transport failure gets (default 3, 1 = no
@@ -63,8 +74,9 @@ func WithRetry(attempts int, backoff time.Duration) Option {
 	return func(o *options) { o.attempts, o.backoff = attempts, backoff }
 }
 
-// WithSleep replaces the backoff wait (default: a timer that honours ctx). Tests pass a
-// function that returns at once.
+// WithSleep replaces the wait of retry backoffs and of the Receive backoff (default: a timer
+// that honours ctx). Tests pass a function that returns at once, or one that counts the waits
+// and cancels ctx, to drive both without a clock.
 func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
 	return func(o *options) { o.sleep = sleep }
 }
@@ -130,7 +142,7 @@ func Dial(ctx context.Context, t Target, opts ...Option) (*Session, error) {
 	id, err := parseShellID(reply)
 	if err != nil {
 		tr.close()
-		return nil, &Error{Class: ClassProtocol, Op: "create", Host: t.Host, Err: err}
+		return nil, parseFailure("create", t.Host, err)
 	}
 	s.shellID = id
 	s.chunk.Store(int64(s.initialChunk()))
@@ -160,30 +172,14 @@ func validID(id string) bool {
 	return true
 }
 
-func parseShellID(reply []byte) (id string, err error) {
-	if sc := scanEnvelope(reply); !sc.ok {
-		return "", errors.New("create reply is not xml")
+// parseFailure classifies a reply that could not be read: a fault carried in a 200 reply
+// by its code, anything else as a protocol error.
+func parseFailure(op, host string, err error) *Error {
+	var f *Fault
+	if errors.As(err, &f) {
+		return &Error{Class: faultClass(f), Code: f.Code, Op: op, Host: host, reached: true, Err: f}
 	}
-	defer guard(&err)
-	id, err = winrm.ParseOpenShellResponse(string(reply))
-	if err != nil {
-		return "", fmt.Errorf("create reply: %v", err)
-	}
-	id = strings.TrimSpace(id)
-	if id == "" {
-		return "", errors.New("create reply has no w:Selector ShellId")
-	}
-	if !validID(id) {
-		return "", fmt.Errorf("create reply has a malformed ShellId %q", id)
-	}
-	return id, nil
-}
-
-// guard turns a panic of a third-party parser into an error.
-func guard(err *error) {
-	if r := recover(); r != nil {
-		*err = fmt.Errorf("parser failure: %v", r)
-	}
+	return &Error{Class: ClassProtocol, Op: op, Host: host, reached: true, Err: err}
 }
 
 // initialChunk sizes raw stdin per Send so that the base64 envelope fits MaxEnvelopeSizekb:
@@ -295,7 +291,7 @@ func (s *Session) RunInput(ctx context.Context, cmdline string, stdin io.Reader)
 	}
 	cmdID, err := parseCommandID(reply)
 	if err != nil {
-		return Result{}, &Error{Class: ClassProtocol, Op: "command", Host: s.target.Host, Err: err}
+		return Result{}, parseFailure("command", s.target.Host, err)
 	}
 
 	recvCtx, cancelRecv := context.WithCancel(ctx)
@@ -333,26 +329,6 @@ func (s *Session) RunInput(ctx context.Context, cmdline string, stdin io.Reader)
 	// Windows clients always terminate the command after Done to free it on the host.
 	s.signal(ctx, cmdID)
 	return rres, nil
-}
-
-func parseCommandID(reply []byte) (id string, err error) {
-	if sc := scanEnvelope(reply); !sc.ok {
-		return "", errors.New("command reply is not xml")
-	}
-	defer guard(&err)
-	id, err = winrm.ParseExecuteCommandResponse(string(reply))
-	if err != nil {
-		var ce *winrm.ExecuteCommandError
-		if errors.As(err, &ce) {
-			err = ce.Inner // without the body
-		}
-		return "", fmt.Errorf("command reply: %v", err)
-	}
-	id = strings.TrimSpace(id)
-	if !validID(id) {
-		return "", fmt.Errorf("command reply has a missing or malformed CommandId %q", id)
-	}
-	return id, nil
 }
 
 // signal sends Signal terminate, best effort.
@@ -402,9 +378,11 @@ func (s *Session) Close(ctx context.Context) error {
 	return err
 }
 
-// capWriter collects output up to a shared limit.
+// capWriter collects output up to a limit shared by stdout and stderr. Its buffer doubles as
+// it fills but never past what the limit still admits, so a command at the cap holds about
+// the cap, not twice it.
 type capWriter struct {
-	buf   bytes.Buffer
+	buf   []byte
 	total *int64
 	limit int64
 	over  *bool
@@ -412,84 +390,75 @@ type capWriter struct {
 
 func (w *capWriter) Write(p []byte) (int, error) {
 	room := w.limit - *w.total
-	if int64(len(p)) > room {
+	n := int64(len(p))
+	if n > room {
 		*w.over = true
-		if room > 0 {
-			w.buf.Write(p[:room])
-			*w.total += room
-		}
-		return len(p), nil
+		n = max(room, 0)
 	}
-	w.buf.Write(p)
-	*w.total += int64(len(p))
+	if need := len(w.buf) + int(n); need > cap(w.buf) {
+		grown := make([]byte, len(w.buf), min(max(2*cap(w.buf), need), len(w.buf)+int(room)))
+		copy(grown, w.buf)
+		w.buf = grown
+	}
+	w.buf = append(w.buf, p[:n]...)
+	*w.total += n
 	return len(p), nil
 }
 
-// receiveAll issues Receive until the command is Done. A w:TimedOut fault (code
-// 2150858793, read from the fault XML) means no output yet: Receive again.
+// receiveAll issues Receive until the command is Done. A w:TimedOut fault (code 2150858793,
+// read from the fault XML, never from its localized text) or a reply without output means no
+// output yet: Receive again, after the Receive backoff.
 func (s *Session) receiveAll(ctx context.Context, cmdID string) (Result, error) {
 	var total int64
 	var over bool
 	stdout := &capWriter{total: &total, limit: s.o.maxOutput, over: &over}
 	stderr := &capWriter{total: &total, limit: s.o.maxOutput, over: &over}
 	result := func(code int) Result {
-		return Result{Stdout: stdout.buf.Bytes(), Stderr: stderr.buf.Bytes(), ExitCode: code}
+		return Result{Stdout: stdout.buf, Stderr: stderr.buf, ExitCode: code}
+	}
+	backoff := time.Duration(0)
+	idle := func() error {
+		backoff = min(max(2*backoff, minReceiveBackoff), maxReceiveBackoff)
+		if err := s.o.sleep(ctx, backoff); err != nil {
+			return classifyTransport(ctx, "receive", s.target.Host, err, false)
+		}
+		return nil
 	}
 	for {
 		reply, err := s.post(ctx, "receive", winrm.NewGetOutputRequest(s.url, s.shellID, cmdID, "stdout stderr", s.params))
-		if err != nil {
-			var re *Error
-			if errors.As(err, &re) && re.Code == CodeTimedOut && ctx.Err() == nil {
-				continue
+		var re *Error
+		if errors.As(err, &re) && re.Code == CodeTimedOut && ctx.Err() == nil {
+			if err := idle(); err != nil {
+				return result(0), err
 			}
+			continue
+		}
+		if err != nil {
 			return result(0), err
 		}
-		sc := quickScan(reply)
-		switch {
-		case !sc.ok:
-			return result(0), &Error{Class: ClassProtocol, Op: "receive", Host: s.target.Host, Err: errors.New("receive reply is not xml")}
-		case sc.fault != nil:
-			if sc.fault.Code == CodeTimedOut {
-				continue
-			}
-			return result(0), &Error{Class: faultClass(sc.fault), Code: sc.fault.Code, Op: "receive", Host: s.target.Host, Err: sc.fault}
-		case sc.streams == 0 && !sc.commandState:
-			return result(0), &Error{Class: ClassProtocol, Op: "receive", Host: s.target.Host, Err: errors.New("receive reply has neither streams nor a command state")}
-		}
-		done, code, err := parseReceive(reply, stdout, stderr)
+		r, err := parseReceive(reply, stdout, stderr)
 		if err != nil {
-			return result(0), &Error{Class: ClassProtocol, Op: "receive", Host: s.target.Host, Err: err}
+			re := parseFailure("receive", s.target.Host, err)
+			if re.Code != CodeTimedOut {
+				return result(0), re
+			}
+			r = received{}
 		}
 		if over {
 			return result(0), &Error{Class: ClassProtocol, Op: "receive", Host: s.target.Host,
 				Err: fmt.Errorf("%w (%d bytes)", ErrOutputLimit, s.o.maxOutput)}
 		}
-		if done {
-			return result(code), nil
+		switch {
+		case r.done:
+			return result(r.exitCode), nil
+		case r.output > 0:
+			backoff = 0
+		default:
+			if err := idle(); err != nil {
+				return result(0), err
+			}
 		}
 	}
-}
-
-// quickScan avoids a second full XML pass over large Receive replies: only a reply that
-// mentions a Fault is scanned; well-formedness is checked by the parser that follows.
-func quickScan(reply []byte) envelopeScan {
-	if bytes.Contains(reply, []byte("Fault")) {
-		return scanEnvelope(reply)
-	}
-	return envelopeScan{
-		ok:           bytes.Contains(reply, []byte("Envelope")),
-		streams:      bytes.Count(reply, []byte("Stream")),
-		commandState: bytes.Contains(reply, []byte("CommandState")),
-	}
-}
-
-func parseReceive(reply []byte, stdout, stderr io.Writer) (done bool, code int, err error) {
-	defer guard(&err)
-	done, code, err = winrm.ParseSlurpOutputErrResponse(string(reply), stdout, stderr)
-	if err != nil {
-		return false, 0, fmt.Errorf("receive reply: %v", err)
-	}
-	return done, code, nil
 }
 
 // errAfterDone marks a Send that failed because the command had already finished.

@@ -5,24 +5,39 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/masterzen/winrm"
 	"github.com/masterzen/winrm/soap"
 )
 
-// maxReplyBytes caps one HTTP reply body read from a host. A Windows reply honours the
-// request's w:MaxEnvelopeSize (150 KB by default); this bound only stops a hostile host.
-const maxReplyBytes = 16 << 20
+// Bounds of an HTTP reply head from a host. HTTP.sys answers with a status line of a few dozen
+// bytes and about ten header lines, the longest a WWW-Authenticate carrying an NTLM challenge
+// (under 1 KB); these leave ample room for that and stop a host whose head never ends. The NTLM
+// transport checks all four; over Basic, net/http enforces maxHeaderBytes and the count is
+// checked on the parsed header.
+const (
+	maxStatusLine  = 1 << 10  // the status line
+	maxHeaderLine  = 16 << 10 // one header line: HTTP.sys's own MaxFieldLength default
+	maxHeaders     = 100      // header lines
+	maxHeaderBytes = 64 << 10 // status line and header lines together
+)
+
+// minReplyLimit is the smallest cap on a reply body; see replyLimit.
+const minReplyLimit = 1 << 20
+
+// replyLimit caps one reply body from t. Windows keeps its replies within the w:MaxEnvelopeSize
+// the client sends (150 KB by default), so four times that, and at least 1 MiB, is generous
+// for a real host (NTLM framing included) and stops a hostile one early.
+func replyLimit(t Target) int { return max(4*t.envelopeBytes(), minReplyLimit) }
 
 const soapContentType = "application/soap+xml;charset=UTF-8"
 
@@ -79,6 +94,7 @@ func newTransport(t Target) (transport, error) {
 // built with Parameters.TransportDecorator posts through it.
 type Transporter struct {
 	tr     transport
+	host   string
 	secret string // redacted from errors, as Session does
 }
 
@@ -93,14 +109,21 @@ func NewTransporter(t Target) (*Transporter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Transporter{tr: tr, secret: t.Password}, nil
+	return &Transporter{tr: tr, host: t.Host, secret: t.Password}, nil
 }
 
 // Post sends message and returns the reply of a 200 answer. It has no context (the
-// winrm.Transporter signature); Session methods use a cancellable path.
+// winrm.Transporter signature); Session methods use a cancellable path. A reply over the
+// XML bounds is refused: masterzen's tree parser takes time quadratic in its depth.
 func (x *Transporter) Post(_ *winrm.Client, message *soap.SoapMessage) (string, error) {
 	b, err := x.tr.roundTrip(context.Background(), "post", []byte(message.String()))
-	return string(b), redact(err, x.secret)
+	if err != nil {
+		return "", redact(err, x.secret)
+	}
+	if _, err := readEnvelope(b, nil, nil); errors.Is(err, ErrReplyLimit) {
+		return "", &Error{Class: ClassProtocol, Op: "post", Host: x.host, reached: true, Err: err}
+	}
+	return string(b), nil
 }
 
 // Transport is a no-op: the Target, not the winrm.Endpoint, configures the connection.
@@ -172,6 +195,7 @@ type basicTransport struct {
 	d      *dialer
 	client *http.Client
 	tr     *http.Transport
+	limit  int    // reply body cap
 	token  string // base64 "user:password" of the Authorization header
 }
 
@@ -184,15 +208,23 @@ func newBasicTransport(t Target, d *dialer) *basicTransport {
 		DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return d.dial(ctx)
 		},
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: t.responseTimeout(),
-		DisableCompression:    true,
+		MaxIdleConnsPerHost:    4,
+		IdleConnTimeout:        90 * time.Second,
+		ResponseHeaderTimeout:  t.responseTimeout(),
+		MaxResponseHeaderBytes: maxHeaderBytes,
+		DisableCompression:     true,
 	}
-	// Timeout also bounds reading the body: a host that sends headers and then stalls would
-	// otherwise hold the caller until its context ends (the NTLM transport's deadline covers
-	// the whole exchange the same way).
-	return &basicTransport{target: t, d: d, tr: tr, client: &http.Client{Transport: tr, Timeout: t.responseTimeout()},
+	client := &http.Client{
+		Transport: tr,
+		// Timeout also bounds reading the body: a host that sends headers and then stalls or
+		// trickles would otherwise hold the caller until its context ends (the NTLM transport's
+		// deadline covers the whole exchange the same way).
+		Timeout: t.responseTimeout(),
+		// WinRM never redirects: the 3xx itself is returned and refused (replyError), so the
+		// request, with its credentials, never goes where a host points.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &basicTransport{target: t, d: d, tr: tr, client: client, limit: replyLimit(t),
 		token: base64.StdEncoding.EncodeToString([]byte(t.User + ":" + t.Password))}
 }
 
@@ -211,52 +243,95 @@ func (b *basicTransport) roundTrip(ctx context.Context, op string, body []byte) 
 	b.d.st.ops.Add(1)
 	resp, err := b.client.Do(req)
 	if err != nil {
+		if strings.Contains(err.Error(), "response headers exceeded") {
+			// net/http's only report of MaxResponseHeaderBytes; its connection is dropped.
+			return nil, &Error{Class: ClassProtocol, Op: op, Host: b.target.Host, reached: true,
+				Err: fmt.Errorf("%w: reply head longer than %d bytes", ErrReplyLimit, maxHeaderBytes)}
+		}
 		// net/http wraps the cause in *url.Error, whose text has the URL but no credentials.
 		return nil, classifyTransport(ctx, op, b.target.Host, err, true)
 	}
+	// On error the body is closed unread: net/http then drops the connection, never drains it.
 	defer resp.Body.Close()
-	reply, err := readLimited(resp.Body)
+	if n := headerLines(resp.Header); n > maxHeaders {
+		return nil, &Error{Class: ClassProtocol, Op: op, Host: b.target.Host, reached: true,
+			Err: fmt.Errorf("%w: reply has more than %d header lines (%d)", ErrReplyLimit, maxHeaders, n)}
+	}
+	reply, err := readBody(resp, b.limit)
 	if err != nil {
-		return nil, classifyTransport(ctx, op, b.target.Host, err, true)
+		return nil, bodyError(ctx, op, b.target.Host, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		// Something else than WinRM may echo the request; the error quotes the body, and the
 		// encoded credentials would escape the password redaction.
 		reply = bytes.ReplaceAll(reply, []byte(b.token), []byte("[redacted]"))
-		return nil, replyError(op, b.target.Host, resp.StatusCode, reply)
+		return nil, replyError(op, b.target.Host, resp.StatusCode, resp.Header, reply)
 	}
 	return reply, nil
 }
 
-func readLimited(r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxReplyBytes+1))
-	if err != nil {
+func headerLines(h http.Header) int {
+	n := 0
+	for _, v := range h {
+		n += len(v)
+	}
+	return n
+}
+
+// readBody reads a reply body of at most limit bytes. It stops at the limit and never reads on
+// to the end of a longer or endless body: the caller drops the connection instead.
+func readBody(resp *http.Response, limit int) ([]byte, error) {
+	if resp.ContentLength > int64(limit) {
+		return nil, fmt.Errorf("%w: reply body of %d bytes, more than %d", ErrReplyLimit, resp.ContentLength, limit)
+	}
+	var b bytes.Buffer
+	if resp.ContentLength > 0 {
+		b.Grow(int(resp.ContentLength) + bytes.MinRead)
+	}
+	if _, err := b.ReadFrom(io.LimitReader(resp.Body, int64(limit)+1)); err != nil {
 		return nil, err
 	}
-	if len(b) > maxReplyBytes {
-		return nil, &Error{Class: ClassProtocol, Err: fmt.Errorf("reply larger than %d bytes", maxReplyBytes)}
+	if b.Len() > limit {
+		return nil, fmt.Errorf("%w: reply body longer than %d bytes", ErrReplyLimit, limit)
 	}
-	return b, nil
+	return b.Bytes(), nil
+}
+
+// bodyError classifies a failure to read a reply body: over the cap it is a protocol error
+// (never temporary), otherwise a transport failure.
+func bodyError(ctx context.Context, op, host string, err error) *Error {
+	if errors.Is(err, ErrReplyLimit) {
+		return &Error{Class: ClassProtocol, Op: op, Host: host, reached: true, Err: err}
+	}
+	return classifyTransport(ctx, op, host, err, true)
 }
 
 var errHTTP503 = errors.New("http 503: service unavailable")
 
-// replyError classifies a non-200 HTTP answer whose (decrypted) body is body.
-func replyError(op, host string, status int, body []byte) *Error {
+// replyError classifies a non-200 HTTP answer with header h and (decrypted) body.
+func replyError(op, host string, status int, h http.Header, body []byte) *Error {
 	e := &Error{Op: op, Host: host, reached: true}
-	switch status {
-	case http.StatusUnauthorized:
+	switch {
+	case status == http.StatusUnauthorized:
 		e.Class, e.Err = ClassAuth, errors.New("http 401: credentials rejected or auth scheme not enabled on the host")
 		return e
-	case http.StatusRequestEntityTooLarge:
+	case status == http.StatusRequestEntityTooLarge:
 		e.Class, e.Code, e.Err = ClassFault, CodeEnvelopeTooLarge, ErrEnvelopeTooLarge
 		return e
-	case http.StatusServiceUnavailable:
+	case status == http.StatusServiceUnavailable:
 		e.Class, e.Err, e.transient = ClassUnreachable, errHTTP503, true
 		return e
+	case status >= 300 && status < 400:
+		e.Class = ClassProtocol
+		where := "without a Location"
+		if loc := h.Get("Location"); loc != "" {
+			where = "to " + quote(loc)
+		}
+		e.Err = fmt.Errorf("http %d %s: redirect %s refused, WinRM never redirects", status, http.StatusText(status), where)
+		return e
 	}
-	if sc := scanEnvelope(body); sc.fault != nil {
-		e.Class, e.Code, e.Err = faultClass(sc.fault), sc.fault.Code, sc.fault
+	if env, err := readEnvelope(body, nil, nil); err == nil && env.fault != nil {
+		e.Class, e.Code, e.Err = faultClass(env.fault), env.fault.Code, env.fault
 		return e
 	}
 	e.Class = ClassProtocol
@@ -265,104 +340,9 @@ func replyError(op, host string, status int, body []byte) *Error {
 }
 
 func snippet(b []byte) string {
-	const n = 200
-	s := strings.TrimSpace(string(b))
+	s := strings.TrimSpace(string(b[:min(len(b), maxQuoted+utf8.UTFMax)]))
 	if s == "" {
 		return ""
 	}
-	if len(s) > n {
-		s = s[:n] + "..."
-	}
-	return ": " + strconv.QuoteToASCII(s)
-}
-
-// envelopeScan is what one pass over a reply envelope finds.
-type envelopeScan struct {
-	ok           bool // well-formed XML with at least one element
-	fault        *Fault
-	streams      int
-	commandState bool
-}
-
-// scanEnvelope reads a SOAP reply with encoding/xml (never panics) and extracts the fault,
-// if any, by local names: s:Fault, f:WSManFault/@Code, p:error_Code, s:Subcode/s:Value, s:Reason/s:Text.
-func scanEnvelope(body []byte) envelopeScan {
-	var sc envelopeScan
-	dec := xml.NewDecoder(bytes.NewReader(body))
-	dec.Strict = true
-	var stack []string
-	var f Fault
-	inFault := false
-	elems := 0
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			sc.ok = false
-			return sc
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			elems++
-			name := t.Name.Local
-			parent := ""
-			if len(stack) > 0 {
-				parent = stack[len(stack)-1]
-			}
-			stack = append(stack, name)
-			switch name {
-			case "Fault":
-				if parent == "Body" {
-					inFault = true
-				}
-			case "WSManFault":
-				for _, a := range t.Attr {
-					switch a.Name.Local {
-					case "Code":
-						if v, err := strconv.ParseUint(strings.TrimSpace(a.Value), 10, 32); err == nil {
-							f.Code = uint32(v)
-						}
-					case "Machine":
-						f.Machine = a.Value
-					}
-				}
-			case "Stream":
-				sc.streams++
-			case "CommandState":
-				sc.commandState = true
-			}
-		case xml.EndElement:
-			if len(stack) > 0 {
-				stack = stack[:len(stack)-1]
-			}
-		case xml.CharData:
-			if len(stack) == 0 {
-				continue
-			}
-			name := stack[len(stack)-1]
-			parent := ""
-			if len(stack) > 1 {
-				parent = stack[len(stack)-2]
-			}
-			text := strings.TrimSpace(string(t))
-			switch {
-			case !inFault:
-			case name == "Value" && parent == "Subcode" && f.Subcode == "":
-				f.Subcode = text
-			case name == "Text" && parent == "Reason" && f.Reason == "":
-				f.Reason = text
-			case name == "error_Code" && f.Code == 0:
-				if v, err := strconv.ParseUint(text, 10, 32); err == nil {
-					f.Code = uint32(v)
-				}
-			}
-		}
-	}
-	sc.ok = elems > 0
-	if inFault {
-		sc.fault = &f
-	}
-	return sc
+	return ": " + quoteLen(s, len(bytes.TrimSpace(b)))
 }

@@ -71,6 +71,11 @@ type Server struct {
 	Fail500Rate      float64
 	Fail500On        int
 
+	// Intercept, when set, sees every authenticated request before the server answers it, and
+	// answers it itself by returning true (lab/hostile sends broken replies this way after a
+	// real handshake). w is the connection's own ResponseWriter (it can hijack it).
+	Intercept func(w http.ResponseWriter, r *http.Request, x *Exchange) bool
+
 	// Logf, when set, gets one line per request. Secrets are never logged.
 	Logf func(format string, args ...any)
 
@@ -233,6 +238,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a == nil {
 		return // 401 or handshake step already written
 	}
+	if s.Intercept != nil && s.Intercept(w, r, &Exchange{Op: opName(a.body), s: s, w: w, a: a}) {
+		return
+	}
 	var reply []byte
 	status := http.StatusOK
 	if (s.Fail500On > 0 && n == int64(s.Fail500On)) || (s.Fail500Rate > 0 && rand.Float64() < s.Fail500Rate) {
@@ -349,4 +357,34 @@ func (s *Server) faultReply(r *http.Request, relatesTo string, f *fault) (int, [
 		s.c.timedOut.Add(1)
 	}
 	return f.status, f.render(relatesTo, machine(r))
+}
+
+// Exchange is an authenticated request handed to Server.Intercept.
+type Exchange struct {
+	// Op is the last segment of the request's a:Action: Create, Command, Send, Receive, Signal
+	// or Delete ("" when the envelope does not parse).
+	Op string
+	s  *Server
+	w  http.ResponseWriter
+	a  *authResult
+}
+
+// ContentType is the Content-Type of a reply on this connection: multipart/encrypted when the
+// request came NTLM-encrypted.
+func (x *Exchange) ContentType() string {
+	if x.a.session != nil {
+		return encCtype
+	}
+	return "application/soap+xml;charset=UTF-8"
+}
+
+// Reply sends soap with status as the server sends its own replies (sealed when the request was).
+func (x *Exchange) Reply(status int, soap []byte) { x.s.writeReply(x.w, status, soap, x.a) }
+
+func opName(body []byte) string {
+	req, err := parseRequest(body)
+	if err != nil {
+		return ""
+	}
+	return req.action[strings.LastIndex(req.action, "/")+1:]
 }
