@@ -303,7 +303,8 @@ func (e *Engine) closeSession(ctx context.Context, s Session) {
 // slowly.
 func worthRetrying(err error) bool {
 	var re *remote.Error
-	if !errors.As(err, &re) {
+	if !errors.As(err, &re) || errors.Is(err, remote.ErrReplyLimit) || errors.Is(err, remote.ErrOutputLimit) {
+		// A host that sent more than a reply or an output may hold would only send it again.
 		return false
 	}
 	switch re.Class {

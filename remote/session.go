@@ -221,11 +221,13 @@ func retryable(op string, e *Error) bool {
 // post sends one message, retrying transient failures within the policy.
 func (s *Session) post(ctx context.Context, op string, msg *soap.SoapMessage) ([]byte, error) {
 	body := []byte(msg.String())
-	delay := s.o.backoff
-	for attempt := 1; ; attempt++ {
-		reply, err := s.tr.roundTrip(ctx, op, body)
+	var reply []byte
+	policy := Backoff{Attempts: s.o.attempts, Initial: s.o.backoff, Jitter: 0.2}
+	err := policy.Retry(ctx, s.o.sleep, func(int) error {
+		var err error
+		reply, err = s.tr.roundTrip(ctx, op, body)
 		if err == nil {
-			return reply, nil
+			return nil
 		}
 		var re *Error
 		if !errors.As(err, &re) {
@@ -236,15 +238,17 @@ func (s *Session) post(ctx context.Context, op string, msg *soap.SoapMessage) ([
 			c.Op = op
 			re = &c
 		}
-		if attempt >= s.o.attempts || ctx.Err() != nil || !retryable(op, re) {
-			return nil, redact(re, s.target.Password)
-		}
-		s.log.Debug("retrying after transient error", "op", op, "attempt", attempt, "err", redact(re, s.target.Password))
-		if err := s.o.sleep(ctx, delay); err != nil {
-			return nil, classifyTransport(ctx, op, s.target.Host, err, false)
-		}
-		delay *= 2
+		return redact(re, s.target.Password)
+	}, func(err error) bool {
+		var re *Error
+		return errors.As(err, &re) && retryable(op, re)
+	}, func(attempt int, _ time.Duration, err error) {
+		s.log.Debug("retrying after transient error", "op", op, "attempt", attempt, "err", err)
+	})
+	if err != nil {
+		return nil, err
 	}
+	return reply, nil
 }
 
 func (s *Session) acquire(ctx context.Context) error {
