@@ -194,6 +194,7 @@ type hostRun struct {
 	// reboot step's check that the host booted since.
 	installer   string // W\SHA.exe
 	installCode int
+	restarted   time.Time // host time when the pools step began
 	notes       []string
 	// secret is the pull token of the host's transfer, kept out of the transcript.
 	secret string

@@ -290,6 +290,7 @@ const w3svcRunning = 4
 // pools starts W3SVC if it is stopped and every auto-start pool that is not started, through
 // IIS 6's WMI provider, and waits until they are started.
 func (hr *hostRun) pools(ctx context.Context) error {
+	hr.restarted = hr.hostNow()
 	f, err := hr.pollProbe(ctx, "w3svc", "apppools")
 	if err != nil {
 		return err
@@ -365,7 +366,8 @@ func wmicReturnValue(out []byte) int {
 // verify warms every site up, watches the pools and the W3SVC crash events through the soak
 // window, and probes the host again: the core files must be at the baseline now.
 func (hr *hostRun) verify(ctx context.Context) error {
-	restart := hr.hostNow()
+	// Crashes count from the moment the pools were started, so a pool that died at once counts.
+	restart := hr.restarted
 	sites, err := hr.sites(ctx)
 	if err != nil {
 		return err

@@ -142,9 +142,7 @@ func testHostile(t *testing.T, hc hostileCase, auth string) {
 		t.Fatalf("%d receives, the failing one was sent again", st.Receives)
 	}
 	srv.WaitClosed(t)
-	if n := sessionGoroutines(); n != 0 {
-		t.Fatalf("%d session goroutines left", n)
-	}
+	noSessionGoroutines(t)
 }
 
 // TestHostileDeadlineEndsEndlessCommand: the engine bounds a command with ctx's deadline; a
