@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -75,6 +74,12 @@ func LoadInstallers(dir string, pb *playbooks.Playbook, cache *HashCache) (*Inst
 	}
 	in := &Installers{Dir: dir, files: map[string]Installer{}}
 	var errs []string
+	type candidate struct {
+		name, wuSHA1 string
+		pkg          playbooks.Package
+	}
+	byKey := map[string]candidate{}
+	var keys []string
 	for _, e := range entries {
 		name := e.Name()
 		lower := strings.ToLower(name)
@@ -94,19 +99,27 @@ func LoadInstallers(dir string, pb *playbooks.Playbook, cache *HashCache) (*Inst
 			continue
 		}
 		key := strings.ToLower(p.Arch + "|" + p.Language)
-		if prev, dup := in.files[key]; dup {
-			errs = append(errs, fmt.Sprintf("two files for %s %s: %s and %s; keep one", p.Arch, p.Language, filepath.Base(prev.Path), name))
+		if prev, dup := byKey[key]; dup {
+			errs = append(errs, fmt.Sprintf("two files for %s %s: %s and %s; keep one", p.Arch, p.Language, prev.name, name))
 			continue
 		}
-		path := filepath.Join(dir, name)
-		sum, err := cache.Sum(path)
+		byKey[key] = candidate{name: name, wuSHA1: wuSHA1, pkg: p}
+		keys = append(keys, key)
+	}
+	// Hashing 390 MB files waits until the directory's names make sense.
+	if len(errs) > 0 {
+		return nil, &InstallerError{Path: dir, Msg: strings.Join(errs, "; ")}
+	}
+	for _, key := range keys {
+		c := byKey[key]
+		sum, err := cache.Sum(filepath.Join(dir, c.name))
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", name, err))
+			errs = append(errs, fmt.Sprintf("%s: %v", c.name, err))
 			continue
 		}
-		inst := Installer{Package: p, Path: path, Size: sum.Size, SHA256: sum.SHA256, SHA1: sum.SHA1}
-		if msg := inst.check(sums[strings.ToLower(p.File)], wuSHA1); msg != "" {
-			errs = append(errs, name+": "+msg)
+		inst := Installer{Package: c.pkg, Path: filepath.Join(dir, c.name), Size: sum.Size, SHA256: sum.SHA256, SHA1: sum.SHA1}
+		if msg := inst.check(sums[strings.ToLower(c.pkg.File)], c.wuSHA1); msg != "" {
+			errs = append(errs, c.name+": "+msg)
 			continue
 		}
 		in.files[key] = inst
@@ -280,14 +293,4 @@ func (c *HashCache) save() {
 	if os.WriteFile(tmp, data, 0o600) == nil {
 		_ = os.Rename(tmp, c.Path)
 	}
-}
-
-// Names lists the installer files found, sorted, for messages.
-func (in *Installers) Names() []string {
-	var out []string
-	for _, i := range in.files {
-		out = append(out, filepath.Base(i.Path))
-	}
-	sort.Strings(out)
-	return out
 }
