@@ -110,6 +110,9 @@ func (w *Window) String() string {
 	for i, d := range w.Days {
 		days[i] = d.String()[:3]
 	}
+	if len(days) == 7 {
+		days = []string{"daily"}
+	}
 	hm := func(d time.Duration) string {
 		return fmt.Sprintf("%02d:%02d", int(d/time.Hour), int(d%time.Hour/time.Minute))
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -367,7 +368,12 @@ func waveFacts(wv *remediate.Wave, now time.Time) []string {
 		out = append(out, fmt.Sprintf("parallel: %d", wv.Parallel))
 	}
 	if wv.MaxFailures != "" {
-		out = append(out, "halts the rollout at "+wv.MaxFailures+" failed hosts")
+		if strings.HasSuffix(wv.MaxFailures, "%") {
+			out = append(out, "the rollout halts once "+wv.MaxFailures+" of the wave's hosts have failed")
+		} else {
+			n, _ := strconv.Atoi(wv.MaxFailures)
+			out = append(out, "the rollout halts once "+plural(n, "host")+" of the wave failed")
+		}
 	}
 	if wv.Pause > 0 {
 		out = append(out, "then a pause of "+wv.Pause.String())
