@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,10 +16,8 @@ const asMainEnv = "IISREMEDY_TEST_AS_MAIN"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(asMainEnv) == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := run(ctx, os.Args[1:], systemStreams())
-		stop()
-		os.Exit(int(code))
+		first, second := interrupts()
+		os.Exit(int(run(withHardStop(first, second), os.Args[1:], systemStreams())))
 	}
 	os.Exit(m.Run())
 }
