@@ -103,7 +103,7 @@ var scenarios = map[string]scenario{
 		affected(s, r, q)
 		s.DropRate = 0.02
 		s.Fail500Rate = 0.02
-	}, remediated},
+	}, Outcome{Outcome: "remediated", Reason: "provided the engine rides out the dropped connections and HTTP 500s on its commands, not only on the probe"}},
 	// no-powershell: a host without WMF's PowerShell 2.0 (its WinRM from Server 2003 R2's
 	// optional component, docs/facts.md §6.1): the probe's powershell section finds no key, so
 	// staging falls back to findstr and certutil (push) or the VBScript (pull), and the proof

@@ -154,3 +154,26 @@ func TestPushCutOverWinRM(t *testing.T) {
 		t.Errorf("hash after the resumed push: %q", out)
 	}
 }
+
+// TestCertutilDecodeInShellMemory: certutil -decode holds its input and output in memory
+// (Quirks.CertutilDecodeInMemory), which a shell's MaxMemoryPerShellMB can refuse; outside the
+// quota the same decode works.
+func TestCertutilDecodeInShellMemory(t *testing.T) {
+	img := win2003.NewInstallerImage("x86", "0409", 3<<20)
+	for _, tc := range []struct {
+		memMB int
+		code  int
+	}{{8, -2147024882}, {0, 0}} {
+		r := newRigOpts(t, "no-powershell", 13, func(o *win2003.Options) { o.Installers = []win2003.InstallerImage{img} })
+		s := shellRig(t, r, func(srv *wsman.Server) { srv.MaxMemoryPerShellMB = tc.memMB })
+		mustRun(t, r.h, `mkdir `+work, nil)
+		mustRun(t, r.h, `findstr "^" > `+work+`\i.b64`, pushLines(img.Open(), 48<<10))
+		res, err := s.Run(context.Background(), `certutil -f -decode `+work+`\i.b64 `+work+`\i.part`)
+		if err != nil || res.ExitCode != tc.code {
+			t.Errorf("MaxMemoryPerShellMB %d: exit %d %v %q", tc.memMB, res.ExitCode, err, res.Stdout)
+		}
+		if tc.code != 0 && string(res.Stdout) != "CertUtil: -decode command FAILED: 0x8007000e (WIN32: 14)\r\nCertUtil: Not enough storage is available to complete this operation.\r\n" {
+			t.Errorf("out of memory: %q", res.Stdout)
+		}
+	}
+}
