@@ -420,9 +420,12 @@ func (p *proc) forModifiers(v, mods string) string {
 		name, ext = name[:k], name[k:]
 	}
 	var path string
-	if strings.ContainsAny(mods, "f") {
-		path = full
-	} else {
+	switch {
+	case !strings.ContainsAny(mods, "fdpnxsatz"):
+		path = v // %~X: the value without its quotes
+	case strings.Contains(mods, "f") || !strings.ContainsAny(mods, "dpnx") && strings.Contains(mods, "s"):
+		path = full // short names are the long ones here
+	default:
 		if strings.Contains(mods, "d") {
 			path += full[:2]
 		}
@@ -434,9 +437,6 @@ func (p *proc) forModifiers(v, mods string) string {
 		}
 		if strings.Contains(mods, "x") {
 			path += ext
-		}
-		if !strings.ContainsAny(mods, "dpnxsatz") {
-			path = v // %~X: the value without its quotes
 		}
 	}
 	if path != "" {
