@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -53,6 +54,25 @@ type Config struct {
 	User     string // "" = Administrator
 	Password string
 
+	// Quirks are the hosts' unconfirmed behaviours (nil = win2003.DefaultQuirks()).
+	Quirks *win2003.Quirks
+	// InstallerSize is the size of the lab's SP2 installer images (0 =
+	// win2003.DefaultInstallerSize; any size works, 400 MiB included: hosts keep sizes and
+	// hashes, not bytes).
+	InstallerSize int64
+	// InstallersDir, when set, receives the installer files the fleet's hosts need under their
+	// catalogue names, with SHA256SUMS (WriteInstallers), and is the folder behind the fleet's
+	// share.
+	InstallersDir string
+	// Share is the UNC name of the share the hosts' SYSTEM accounts can read ("" =
+	// `\\LABSHARE\installers`); it serves InstallersDir.
+	Share string
+	// MaxProcessesPerShell, MaxMemoryPerShellMB and IdleTimeout are the hosts' WinRM shell
+	// quotas (0 = WinRM 2.0's 15, 150 and 15 minutes: wsman.Server).
+	MaxProcessesPerShell int
+	MaxMemoryPerShellMB  int
+	IdleTimeout          time.Duration
+
 	// Logf, when set, receives the hosts' notable events.
 	Logf func(format string, args ...any)
 }
@@ -62,6 +82,9 @@ type Fleet struct {
 	hosts     []*Host
 	clock     *win2003.Clock
 	stopDrive context.CancelFunc
+	images    []win2003.InstallerImage
+	share     string
+	certs     wsman.Certs
 }
 
 // Host is one lab host: its address, scenario and the verdict a correct diagnosis gives.
@@ -71,16 +94,28 @@ type Host struct {
 	Verdict  playbooks.Verdict
 	// CertSHA256 is the HTTPS certificate's SHA-256 fingerprint (hex), "" on HTTP.
 	CertSHA256 string
+	// Sites are the host's web sites over HTTP, each "ip:port" or "ip:port host-header" as the
+	// metabase binds it (port 80 and 8530 when the fleet can bind them, a free port otherwise).
+	Sites []string
 
 	Model  *win2003.Host
 	Server *wsman.Server
 
 	addrPort  string
+	ip        string
+	freePorts bool
 	tlsConfig *tls.Config
 	legacyTLS bool
 	mu        sync.Mutex
 	http      *http.Server
+	sites     []*site
 	closed    bool
+}
+
+// site is the listener of one port of a host's web sites.
+type site struct {
+	addr string // ip:port, chosen once
+	srv  *http.Server
 }
 
 // Start builds the hosts and starts their listeners. On error nothing is left running.
@@ -105,20 +140,36 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		clock = win2003.NewClock(win2003.DefaultStart, cfg.TimeScale)
 	}
 	f.clock = clock
+	f.images = win2003.NewInstallerImages(cfg.InstallerSize)
+	if cfg.InstallersDir != "" {
+		f.share = cfg.Share
+		if f.share == "" {
+			f.share = DefaultShare
+		}
+	}
 	addr := cfg.FirstAddr
 	for i, name := range names {
 		if i > 0 {
 			addr = nextHostAddr(addr)
 		}
-		h, err := newHost(cfg, clock, i, name, addr)
-		if err == nil {
-			err = h.listen()
-		}
+		h, err := f.newHost(cfg, i, name, addr)
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
 		f.hosts = append(f.hosts, h)
+	}
+	if cfg.InstallersDir != "" {
+		if err := WriteInstallers(cfg.InstallersDir, f.Images()); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	for _, h := range f.hosts {
+		if err := h.listen(); err != nil {
+			f.Close()
+			return nil, err
+		}
 		if err := ctx.Err(); err != nil {
 			f.Close()
 			return nil, err
@@ -126,6 +177,29 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 	}
 	return f, nil
 }
+
+// DefaultShare is the UNC name of the fleet's share of installers.
+const DefaultShare = `\\LABSHARE\installers`
+
+// Images returns the installer images the fleet's hosts need: one per architecture and install
+// language among them, in the order of win2003.NewInstallerImages.
+func (f *Fleet) Images() []win2003.InstallerImage {
+	need := map[string]bool{}
+	for _, h := range f.hosts {
+		s := h.Model.Spec()
+		need[win2003.InstallerName(s.Arch, s.Language)] = true
+	}
+	var out []win2003.InstallerImage
+	for _, img := range f.images {
+		if need[img.Name] {
+			out = append(out, img)
+		}
+	}
+	return out
+}
+
+// Share returns the UNC name of the fleet's share ("" when it serves no installers folder).
+func (f *Fleet) Share() string { return f.share }
 
 func (cfg *Config) defaults() error {
 	if cfg.Hosts == 0 {
@@ -198,15 +272,22 @@ func nextHostAddr(a netip.Addr) netip.Addr {
 	}
 }
 
-func newHost(cfg Config, clock *win2003.Clock, i int, scenario string, addr netip.Addr) (*Host, error) {
-	h := &Host{Scenario: scenario}
+func (f *Fleet) newHost(cfg Config, i int, scenario string, addr netip.Addr) (*Host, error) {
+	h := &Host{Scenario: scenario, ip: addr.String(), freePorts: cfg.Port < 0}
 	// Each host gets its own random source so the flaky scenario's faults are reproducible.
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(i)))
+	var share *win2003.Share
+	if f.share != "" {
+		share = &win2003.Share{UNC: f.share, Dir: cfg.InstallersDir}
+	}
 	model, err := win2003.NewScenario(scenario, win2003.Options{
 		Seed:          cfg.Seed*100003 + int64(i),
-		Clock:         clock,
+		Clock:         f.clock,
 		OnPowerChange: h.powerChanged,
 		Logf:          cfg.Logf,
+		Quirks:        cfg.Quirks,
+		Installers:    f.images,
+		Share:         share,
 	})
 	if err != nil {
 		return nil, err
@@ -223,6 +304,11 @@ func newHost(cfg Config, clock *win2003.Clock, i int, scenario string, addr neti
 		MaxEnvelopeSizeKB: cfg.MaxEnvelopeKB,
 		Latency:           cfg.Latency,
 		Second:            time.Duration(float64(time.Second) / cfg.TimeScale),
+		// shells idle by the simulated clock, as the host's processes run by it
+		Clock:                f.clock,
+		MaxProcessesPerShell: cfg.MaxProcessesPerShell,
+		MaxMemoryPerShellMB:  cfg.MaxMemoryPerShellMB,
+		IdleTimeout:          cfg.IdleTimeout,
 	}
 	if spec.DropRate > 0 || spec.Fail500Rate > 0 {
 		var mu sync.Mutex
@@ -237,7 +323,7 @@ func newHost(cfg Config, clock *win2003.Clock, i int, scenario string, addr neti
 	h.addrPort = net.JoinHostPort(addr.String(), strconv.Itoa(port))
 	if cfg.HTTPS {
 		// The certificate names the address the inventory uses, as an admin's would name the host.
-		tc, cert, err := wsman.TLSConfig(cfg.TLSProfile, addr.String())
+		tc, cert, err := f.certs.TLSConfig(cfg.TLSProfile, addr.String())
 		if err != nil {
 			return nil, err
 		}
@@ -276,7 +362,7 @@ func (h *Host) listen() error {
 		ln = tls.NewListener(ln, h.tlsConfig)
 	}
 	go func() { _ = srv.Serve(ln) }()
-	return nil
+	return h.listenSites()
 }
 
 // ListenError is a host address the lab could not listen on (another process has it).
@@ -288,14 +374,24 @@ type ListenError struct {
 func (e *ListenError) Error() string { return "listen on " + e.Addr + ": " + e.Err.Error() }
 func (e *ListenError) Unwrap() error { return e.Err }
 
-// stop closes the listener and every open connection: the machine is off.
+// stop closes the listeners and every open connection: the machine is off.
 func (h *Host) stop() {
 	h.mu.Lock()
 	srv := h.http
 	h.http = nil
+	var sites []*http.Server
+	for _, s := range h.sites {
+		sites = append(sites, s.srv)
+		s.srv = nil
+	}
 	h.mu.Unlock()
 	if srv != nil {
 		_ = srv.Close()
+	}
+	for _, s := range sites {
+		if s != nil {
+			_ = s.Close()
+		}
 	}
 }
 
@@ -346,26 +442,63 @@ func (f *Fleet) WriteInventory(w io.Writer) error {
 	return errors.Join(errs...)
 }
 
-// Manifest is what the lab knows about its hosts: the scenario of each and the verdict a correct
-// diagnosis gives. Its JSON shape is {"hosts":[{"host":…,"scenario":…,"verdict":…}]}.
+// Manifest is what the lab knows about its hosts: the scenario of each, the verdict a correct
+// diagnosis gives and the outcome a correct remediation reaches with the default plan. Its JSON
+// shape:
+//
+//	{"hosts": [{"host": "127.0.10.1:5985", "scenario": "installer-fails", "verdict": "affected",
+//	            "outcome": "failed", "failed_step": "install", "reason": "…",
+//	            "sites": ["127.0.10.1:80", "127.0.10.1:80 intranet"]},
+//	           {"host": "127.0.10.2:5985", "scenario": "at-risk", "verdict": "at-risk",
+//	            "outcome": "not-planned", "reason": "…", "outcome_with_at_risk": "remediated"}],
+//	 "share": "\\\\LABSHARE\\installers",
+//	 "installers": [{"name": "WindowsServer2003-KB914961-SP2-x86-ENU.exe", "size": 1052897, "sha256": "…"}]}
+//
+// outcome is "remediated", "not-planned" or "failed"; failed_step ("stage", "install",
+// "reboot", "verify") and reason say where and why; outcome_with_at_risk is the outcome when
+// the plan includes at-risk hosts, present where it differs. share is set when the fleet serves
+// an installers folder.
 type Manifest struct {
-	Hosts []ManifestHost `json:"hosts"`
+	Hosts      []ManifestHost      `json:"hosts"`
+	Share      string              `json:"share,omitempty"`
+	Installers []ManifestInstaller `json:"installers"`
 }
 
 // ManifestHost is one host of a Manifest; Host is the host:port exactly as the inventory line
 // starts.
 type ManifestHost struct {
-	Host       string            `json:"host"`
-	Scenario   string            `json:"scenario"`
-	Verdict    playbooks.Verdict `json:"verdict"`
-	CertSHA256 string            `json:"cert_sha256,omitempty"`
+	Host              string            `json:"host"`
+	Scenario          string            `json:"scenario"`
+	Verdict           playbooks.Verdict `json:"verdict"`
+	Outcome           string            `json:"outcome"`
+	FailedStep        string            `json:"failed_step,omitempty"`
+	Reason            string            `json:"reason,omitempty"`
+	OutcomeWithAtRisk string            `json:"outcome_with_at_risk,omitempty"`
+	Sites             []string          `json:"sites,omitempty"`
+	CertSHA256        string            `json:"cert_sha256,omitempty"`
+}
+
+// ManifestInstaller is one installer image the fleet's hosts recognise.
+type ManifestInstaller struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
 }
 
 // Manifest returns the fleet's manifest.
 func (f *Fleet) Manifest() Manifest {
-	m := Manifest{Hosts: make([]ManifestHost, 0, len(f.hosts))}
+	m := Manifest{Hosts: make([]ManifestHost, 0, len(f.hosts)), Share: f.share}
 	for _, h := range f.hosts {
-		m.Hosts = append(m.Hosts, ManifestHost{Host: h.Addr, Scenario: h.Scenario, Verdict: h.Verdict, CertSHA256: h.CertSHA256})
+		o, _ := win2003.ScenarioOutcome(h.Scenario)
+		h.mu.Lock()
+		sites := slices.Clone(h.Sites)
+		h.mu.Unlock()
+		m.Hosts = append(m.Hosts, ManifestHost{Host: h.Addr, Scenario: h.Scenario, Verdict: h.Verdict,
+			Outcome: o.Outcome, FailedStep: o.FailedStep, Reason: o.Reason, OutcomeWithAtRisk: o.WithAtRisk,
+			Sites: sites, CertSHA256: h.CertSHA256})
+	}
+	for _, img := range f.Images() {
+		m.Installers = append(m.Installers, ManifestInstaller{Name: img.Name, Size: img.Size, SHA256: img.SHA256})
 	}
 	return m
 }

@@ -168,7 +168,8 @@ func TestPywinrmInterop(t *testing.T) {
 	stdin := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("line of stdin through pywinrm\r\n"), 4096))
 	cmds := []pyCommand{
 		{Command: `reg query "HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"`},
-		{Command: `wmic os get LastBootUpTime /format:list`},
+		// stdin from NUL: wmic waits on an open stdin (docs/facts.md §5.3), as the lab's does
+		{Command: `wmic os get LastBootUpTime /format:list < NUL`},
 		{Command: `findstr "^"`, Stdin: &stdin},
 		{Command: `exit /b 7`},
 		{Command: `nosuchprogram`},

@@ -250,7 +250,9 @@ a script finds them ready.`,
 	f.StringVar(&opts.PasswordEnv, "password-env", "IISREMEDY_PASSWORD", "name of the environment variable holding the hosts' password")
 	f.IntVar(&opts.Fleet.MaxEnvelopeKB, "max-envelope-kb", 150, "MaxEnvelopeSizekb of the hosts' WinRM service")
 	f.StringVar(&opts.Inventory, "inventory", "", "write the inventory to `FILE`")
-	f.StringVar(&opts.Manifest, "manifest", "", "write the manifest (scenario and expected verdict per host) to `FILE`")
+	f.StringVar(&opts.Manifest, "manifest", "", "write the manifest (scenario, expected verdict and remediation outcome per host) to `FILE`")
+	f.StringVar(&opts.Fleet.InstallersDir, "installers", "", "write the SP2 installers the hosts need, and SHA256SUMS, to `DIR`; the hosts' share "+lab.DefaultShare+" serves it")
+	f.Int64Var(&opts.Fleet.InstallerSize, "installer-size", 0, "size of each lab installer in `BYTES` (0 = 1 MiB + 4321; any size, 400 MiB included)")
 	f.BoolVar(&opts.Background, "background", false, "return once the hosts listen, serving them from a process of their own")
 	f.StringVar(&opts.PIDFile, "pid-file", "", "with --background, write the serving process's PID to `FILE`")
 	f.BoolVar(&opts.child, backgroundChildFlag, false, "")
@@ -273,6 +275,9 @@ func (o *labServeOptions) validate() error {
 	}
 	if o.PIDFile != "" && !o.Background {
 		return usageErrorf("--pid-file: only with --background")
+	}
+	if o.Fleet.InstallerSize < 0 {
+		return usageErrorf("--installer-size %d: want a size in bytes, or 0 for the default", o.Fleet.InstallerSize)
 	}
 	return nil
 }

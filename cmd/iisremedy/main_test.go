@@ -269,7 +269,9 @@ func runProbeScriptOnLabHost(t *testing.T, addr, password, script string) []byte
 		stdin string
 	}{
 		{`findstr "^" > %SystemDrive%\probe.cmd`, script},
-		{`%SystemDrive%\probe.cmd > %SystemDrive%\probe.txt`, ""},
+		// stdin from NUL: run through WinRM, the script's wmic would wait on the open stdin
+		// (docs/facts.md §5.3), as at a console it would not
+		{`%SystemDrive%\probe.cmd > %SystemDrive%\probe.txt < NUL`, ""},
 	}
 	for _, st := range steps {
 		var res remote.Result

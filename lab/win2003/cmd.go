@@ -3,12 +3,18 @@ package win2003
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf16"
+
+	"github.com/iisremedy/iisremedy/lab/wsman"
 )
 
 // This file is the small cmd.exe: parsing (quotes, ^, & && || |, parentheses, redirection),
@@ -29,18 +35,25 @@ type stream struct {
 	kind streamKind
 	h    *Host
 	f    *file
+	err  error // a file's first write error
 }
 
+// Write writes to the pipe, the file or nul. A file write that does not fit the disk writes
+// what fits and fails with errDiskFull, as do all later writes.
 func (s *stream) Write(p []byte) (int, error) {
 	switch s.kind {
 	case streamNul:
 		return len(p), nil
 	case streamFile:
 		s.h.mu.Lock()
-		s.f.write(p)
+		defer s.h.mu.Unlock()
+		if s.err != nil {
+			return 0, s.err
+		}
+		n, err := s.h.fs.write(s.f, p)
 		s.f.mtime = s.h.clock.Now()
-		s.h.mu.Unlock()
-		return len(p), nil
+		s.err = err
+		return n, err
 	}
 	if s.w == nil {
 		return len(p), nil
@@ -51,6 +64,9 @@ func (s *stream) Write(p []byte) (int, error) {
 // proc is one cmd.exe process (or a program run by the scheduler).
 type proc struct {
 	h          *Host
+	user       string         // who runs it: the WinRM user, or SYSTEM for a task
+	rec        *CommandRecord // the command it runs for (nil: none logged)
+	job        *wsman.Job     // the WinRM shell's job (nil: outside any shell)
 	ctx        context.Context
 	env        *envBlock
 	envStack   []*envBlock
@@ -103,10 +119,18 @@ func (h *Host) newProc(ctx context.Context, system bool) *proc {
 	env := h.baseEnvLocked(system)
 	h.mu.Unlock()
 	cwd := `C:\Documents and Settings\Administrator`
+	user := "Administrator"
 	if system {
 		cwd = h.spec.SystemRoot + `\system32`
+		user = "SYSTEM"
 	}
-	return &proc{h: h, ctx: ctx, env: env, cwd: cwd, system: system}
+	return &proc{h: h, ctx: ctx, env: env, cwd: cwd, system: system, user: user}
+}
+
+// child returns a new cmd.exe or program context of p: same host, job and command record.
+func (p *proc) child() *proc {
+	return &proc{h: p.h, ctx: p.ctx, env: p.env.clone(), cwd: p.cwd, stdin: p.stdin, system: p.system,
+		user: p.user, rec: p.rec, job: p.job}
 }
 
 func (h *Host) baseEnvLocked(system bool) *envBlock {
@@ -184,7 +208,8 @@ func (p *proc) runTop(line string, stdout, stderr *stream) int {
 // ---------- parsing ----------
 
 type redir struct {
-	fd     int // 0 stdin, 1 stdout, 2 stderr
+	fd     int  // 0 stdin, 1 stdout, 2 stderr, 3-9 handles no program here uses
+	out    bool // > or >> (a file opened for writing), else <
 	append bool
 	target string // a path, or "&1"/"&2"
 }
@@ -342,9 +367,12 @@ func (ps *parser) parseSimple(depth int) *cmdNode {
 			if c == '<' {
 				fd = 0
 			}
-			// a handle digit right before, preceded by a delimiter or the start
+			// A digit right before the operator is the handle when a token delimiter (space, tab,
+			// comma, semicolon, equals sign) or the start of the command comes before it, so
+			// "echo exit=0>>f" redirects handle 0 and echoes "exit=" (ReactOS's cmd parser
+			// models cmd.exe's tokenizer so, base/shell/cmd/parser.c ParseToken [P]).
 			cur := sb.String()
-			if l := len(cur); l > 0 && cur[l-1] >= '0' && cur[l-1] <= '2' && (l == 1 || cur[l-2] == ' ' || cur[l-2] == '\t') {
+			if l := len(cur); l > 0 && cur[l-1] >= '0' && cur[l-1] <= '9' && (l == 1 || strings.IndexByte(" \t,;=", cur[l-2]) >= 0) {
 				fd = int(cur[l-1] - '0')
 				sb.Reset()
 				sb.WriteString(cur[:l-1])
@@ -360,7 +388,7 @@ func (ps *parser) parseSimple(depth int) *cmdNode {
 }
 
 func (ps *parser) parseRedir(c byte, fd, depth int) redir {
-	r := redir{fd: fd}
+	r := redir{fd: fd, out: c == '>'}
 	ps.i++
 	if c == '>' && ps.i < len(ps.s) && ps.s[ps.i] == '>' {
 		r.append = true
@@ -403,16 +431,15 @@ func (ps *parser) parseTrailingRedirs(n *cmdNode, depth int) {
 		}
 		c := ps.s[ps.i]
 		fd := 1
-		if c >= '0' && c <= '2' && ps.i+1 < len(ps.s) && ps.s[ps.i+1] == '>' {
+		if c >= '0' && c <= '9' && ps.i+1 < len(ps.s) && (ps.s[ps.i+1] == '>' || ps.s[ps.i+1] == '<') {
 			fd = int(c - '0')
 			ps.i++
-			c = '>'
+			c = ps.s[ps.i]
+		} else if c == '<' {
+			fd = 0
 		}
 		if c != '>' && c != '<' {
 			return
-		}
-		if c == '<' {
-			fd = 0
 		}
 		n.redirs = append(n.redirs, ps.parseRedir(c, fd, depth))
 	}
@@ -837,7 +864,17 @@ func (p *proc) applyRedirs(rs []redir, stdout, stderr *stream) (*stream, *stream
 		case r.fd == 0 && (strings.EqualFold(target, "nul") || strings.EqualFold(target, "nul:")):
 			in = bytes.NewReader(nil) // the NUL device reads as an empty file
 			continue
-		case r.fd == 0:
+		case r.fd == 0 && r.out, r.fd > 2:
+			// A file opened for writing as stdin, or as a handle no program uses: it is created
+			// (or emptied), and reading it gives nothing.
+			if _, ok := p.openOut(target, r.append, errw); !ok {
+				return nil, nil, nil, false
+			}
+			if r.fd == 0 {
+				in = bytes.NewReader(nil)
+			}
+			continue
+		case r.fd == 0 || !r.out:
 			data, ok := p.readFileText(target)
 			if !ok {
 				p.write(errw, p.loc().text("nofile")+"\r\n")
@@ -879,7 +916,7 @@ func (p *proc) openOut(target string, appendMode bool, errw *stream) (*stream, b
 	}
 	f := h.fs.file(path)
 	if f == nil {
-		f = &file{path: path, mtime: h.clock.Now()}
+		f = h.fs.newFile(path, h.clock.Now())
 		h.fs.put(f)
 	} else if !appendMode {
 		if h.fileInUseLocked(path) {
@@ -887,9 +924,11 @@ func (p *proc) openOut(target string, appendMode bool, errw *stream) (*stream, b
 			p.write(errw, "The process cannot access the file because it is being used by another process.\r\n")
 			return nil, false
 		}
-		f.truncate()
-		f.version = ""
+		f.written()
+		_ = h.fs.truncate(f, 0)
 	}
+	f.written()
+	p.wroteLocked()
 	h.mu.Unlock()
 	return &stream{kind: streamFile, h: h, f: f}, true
 }
@@ -907,6 +946,8 @@ func (p *proc) abs(path string) string {
 			return path[:2] + `\` + path[2:]
 		}
 		return path
+	case strings.HasPrefix(path, `\\`):
+		return path // a UNC path
 	case strings.HasPrefix(path, `\`):
 		return p.cwd[:2] + path
 	}
@@ -921,7 +962,7 @@ func (p *proc) readFileText(target string) ([]byte, bool) {
 	if f == nil {
 		return nil, false
 	}
-	return append([]byte(nil), f.data...), true
+	return f.data(), true
 }
 
 // evalIf evaluates an IF condition (already expanded).
@@ -1128,6 +1169,8 @@ func (p *proc) runBuiltin(name, rest string, out, errw *stream) {
 		p.builtinGoto(args, errw)
 	case "copy":
 		p.builtinCopy(args, out, errw)
+	case "move":
+		p.builtinMove(args, out, errw)
 	case "dir":
 		p.builtinDir(args, out, errw)
 	default:
@@ -1272,15 +1315,8 @@ func (p *proc) builtinType(args string, out, errw *stream) {
 		return
 	}
 	for _, n := range names {
-		path := p.abs(n)
-		p.h.mu.Lock()
-		f := p.h.fs.file(path)
-		var data []byte
-		if f != nil {
-			data = append([]byte(nil), f.data...)
-		}
-		p.h.mu.Unlock()
-		if f == nil {
+		data, ok := p.readFileText(n)
+		if !ok {
 			p.write(errw, p.loc().text("nofile")+"\r\n")
 			p.errorlevel = 1
 			continue
@@ -1324,17 +1360,32 @@ func (p *proc) builtinDel(args string, out, errw *stream) {
 	}
 	for _, n := range names {
 		path := p.abs(n)
-		p.h.mu.Lock()
-		var removed bool
-		inUse := p.h.fileInUseLocked(path)
-		if !inUse {
-			removed = p.h.fs.remove(path)
+		h := p.h
+		h.mu.Lock()
+		targets := []string{path}
+		if hasWildcard(path) {
+			targets = nil
+			for _, f := range h.fs.glob(path) {
+				targets = append(targets, f.path)
+			}
 		}
-		p.h.mu.Unlock()
-		switch {
-		case inUse:
-			p.write(errw, path+"\r\nThe process cannot access the file because it is being used by another process.\r\n")
-		case !removed:
+		var inUse []string
+		removed := 0
+		for _, t := range targets {
+			if h.fileInUseLocked(t) {
+				inUse = append(inUse, t)
+			} else if h.fs.remove(t) {
+				removed++
+			}
+		}
+		if removed > 0 {
+			p.wroteLocked()
+		}
+		h.mu.Unlock()
+		for _, t := range inUse {
+			p.write(errw, t+"\r\nThe process cannot access the file because it is being used by another process.\r\n")
+		}
+		if removed == 0 && len(inUse) == 0 {
 			p.write(errw, fmt.Sprintf(p.loc().text("couldnotfind"), path)+"\r\n")
 		}
 	}
@@ -1354,6 +1405,7 @@ func (p *proc) builtinMkdir(args string, errw *stream) {
 		exists := p.h.fs.isDir(path) || p.h.fs.file(path) != nil
 		if !exists {
 			p.h.fs.mkdirAll(path)
+			p.wroteLocked()
 		}
 		p.h.mu.Unlock()
 		if exists {
@@ -1397,11 +1449,12 @@ func (p *proc) builtinRmdir(args string, errw *stream) {
 			p.errorlevel = 145
 			continue
 		}
-		for k := range p.h.fs.files {
+		for k, f := range p.h.fs.files {
 			if strings.HasPrefix(k, path+`\`) {
-				delete(p.h.fs.files, k)
+				p.h.fs.remove(f.path)
 			}
 		}
+		p.wroteLocked()
 		for k := range p.h.fs.dirs {
 			if k == path || strings.HasPrefix(k, path+`\`) {
 				delete(p.h.fs.dirs, k)
@@ -1436,13 +1489,215 @@ func (p *proc) builtinCd(args string, out, errw *stream) {
 	}
 }
 
+// builtinCopy is copy: one file to a file or a folder; several (a wildcard, or a+b) to a folder
+// file by file, or concatenated into one file; from the host's disk or from the fleet's share.
+// /b /a /v /y /-y /z are accepted (the lab copies bytes either way; /y: no overwrite prompt,
+// which a batch file and cmd /c never show anyway).
 func (p *proc) builtinCopy(args string, out, errw *stream) {
 	var names []string
 	for _, a := range splitArgs(args) {
-		if strings.HasPrefix(a, "/") {
-			continue
+		if !strings.HasPrefix(a, "/") {
+			names = append(names, a)
 		}
-		names = append(names, a)
+	}
+	if len(names) == 1 {
+		names = append(names, p.cwd)
+	}
+	if len(names) != 2 {
+		p.write(errw, p.loc().text("syntax")+"\r\n")
+		p.errorlevel = 1
+		return
+	}
+	dst := p.abs(names[1])
+	var srcs []string
+	for _, s := range strings.Split(names[0], "+") {
+		if s != "" {
+			srcs = append(srcs, p.abs(s))
+		}
+	}
+	if len(srcs) == 1 && strings.HasPrefix(srcs[0], `\\`) {
+		p.errorlevel = p.copyFromShare(srcs[0], dst, out, errw)
+		return
+	}
+	p.errorlevel = p.copyLocal(srcs, dst, len(srcs) > 1 || hasWildcard(srcs[0]), out, errw)
+}
+
+// copyLocal copies files of the host. With several sources (a wildcard or a+b) into a file, the
+// result is their concatenation in the order found, and copy names each source as it reads it
+// (the NT copy's list of sources [I]).
+func (p *proc) copyLocal(srcs []string, dst string, multi bool, out, errw *stream) int {
+	h := p.h
+	h.mu.Lock()
+	var files []*file
+	for _, s := range srcs {
+		if hasWildcard(s) {
+			files = append(files, h.fs.glob(s)...)
+		} else if f := h.fs.file(s); f != nil {
+			files = append(files, f)
+		}
+	}
+	if len(files) == 0 {
+		h.mu.Unlock()
+		p.write(errw, p.loc().text("nofile")+"\r\n")
+		p.write(out, "        0 file(s) copied.\r\n")
+		return 1
+	}
+	now := h.clock.Now()
+	intoDir := h.fs.isDir(dst)
+	var listed strings.Builder
+	var err error
+	copied := 0
+	switch {
+	case intoDir:
+		for _, f := range files {
+			target := strings.TrimSuffix(dst, `\`) + `\` + baseName(f.path)
+			if multi {
+				listed.WriteString(sourceName(srcs, f) + "\r\n")
+			}
+			if normPath(target) == normPath(f.path) {
+				err = errSelfCopy
+				break
+			}
+			if err = p.putCopyLocked(f, target, now); err != nil {
+				break
+			}
+			copied++
+		}
+	case !multi:
+		if normPath(dst) == normPath(files[0].path) {
+			err = errSelfCopy
+		} else if err = p.putCopyLocked(files[0], dst, now); err == nil {
+			copied = 1
+		}
+	default:
+		// Concatenation. A destination among the sources is emptied before it is read: copy
+		// warns that its content is lost and skips it (MS-DOS COPY's LOSTERR message, kept by cmd [P]).
+		nf := h.fs.newFile(dst, now)
+		old := h.fs.file(dst)
+		h.fs.put(nf)
+		p.wroteLocked()
+		for _, f := range files {
+			listed.WriteString(sourceName(srcs, f) + "\r\n")
+			if f == old {
+				listed.WriteString("Content of destination lost before copy\r\n")
+				continue
+			}
+			if err = h.fs.appendFile(nf, f); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			copied = 1
+		}
+	}
+	h.mu.Unlock()
+	p.write(out, listed.String())
+	switch {
+	case errors.Is(err, errSelfCopy):
+		p.write(errw, "The file cannot be copied onto itself.\r\n")
+	case err != nil:
+		p.write(errw, textDiskFull+"\r\n")
+	}
+	p.write(out, fmt.Sprintf("%9d file(s) copied.\r\n", copied))
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+// errSelfCopy is copy's "The file cannot be copied onto itself."
+var errSelfCopy = errors.New("copy onto itself")
+
+// putCopyLocked writes a copy of f at target; a copy that does not fit the free space keeps
+// what fit.
+func (p *proc) putCopyLocked(f *file, target string, now time.Time) error {
+	h := p.h
+	p.wroteLocked()
+	if old := h.fs.file(target); old != nil {
+		h.fs.remove(target)
+	}
+	if f.c == nil || f.size <= h.fs.free() {
+		h.fs.put(f.clone(target, now))
+		return nil
+	}
+	nf := h.fs.newFile(target, now)
+	h.fs.put(nf)
+	return h.fs.appendFile(nf, f)
+}
+
+// sourceName is how copy names a source it reads: the folder as typed, the file's name.
+func sourceName(srcs []string, f *file) string {
+	for _, s := range srcs {
+		if i := strings.LastIndex(s, `\`); i >= 0 && strings.EqualFold(s[:i], f.path[:strings.LastIndex(f.path, `\`)]) {
+			return s[:i+1] + baseName(f.path)
+		}
+	}
+	return f.path
+}
+
+// copyFromShare copies a file of the fleet's share (the machine account reads it; a WinRM
+// user's network logon cannot: the double hop, docs/facts.md §6.3). The texts are copy's:
+// "Access is denied.", "The system cannot find the file specified.", "The network path was not
+// found." (ERROR_BAD_NETPATH, for a server the lab does not know [I]), each followed by
+// "0 file(s) copied.".
+func (p *proc) copyFromShare(src, dst string, out, errw *stream) int {
+	h := p.h
+	share := h.opts.Share
+	fail := func(text string) int {
+		p.write(errw, text+"\r\n")
+		p.write(out, "        0 file(s) copied.\r\n")
+		return 1
+	}
+	if share == nil || !strings.HasPrefix(normPath(src), normPath(share.UNC)+`\`) {
+		return fail("The network path was not found.")
+	}
+	if !p.system {
+		return fail(p.loc().text("accessdenied"))
+	}
+	rel := src[len(strings.TrimRight(share.UNC, `\`))+1:]
+	if strings.Contains(rel, `\`) || strings.Contains(rel, "..") || rel == "" {
+		return fail(p.loc().text("nofile"))
+	}
+	r, err := os.Open(filepath.Join(share.Dir, rel))
+	if err != nil {
+		return fail(p.loc().text("nofile"))
+	}
+	defer r.Close()
+	h.mu.Lock()
+	if h.fs.isDir(dst) {
+		dst = strings.TrimSuffix(dst, `\`) + `\` + rel
+	}
+	nf := h.fs.newFile(dst, h.clock.Now())
+	h.fs.remove(dst)
+	h.fs.put(nf)
+	p.wroteLocked()
+	h.mu.Unlock()
+	full := false
+	if p.receiveInto(nf, r, func() { full = true }) != 0 {
+		if full {
+			return fail(textDiskFull)
+		}
+		return fail("An unexpected network error occurred.") // ERROR_UNEXP_NET_ERR [I]
+	}
+	p.write(out, "        1 file(s) copied.\r\n")
+	return 0
+}
+
+// builtinMove renames a file: move [/y] source destination, printing "1 file(s) moved." [I]
+// (the count line of copy's form). Without /y an existing destination is a prompt, which cmd /c
+// and batch files answer from stdin.
+func (p *proc) builtinMove(args string, out, errw *stream) {
+	var names []string
+	overwrite := false
+	for _, a := range splitArgs(args) {
+		switch {
+		case strings.EqualFold(a, "/y"):
+			overwrite = true
+		case strings.EqualFold(a, "/-y"):
+			overwrite = false
+		case !strings.HasPrefix(a, "/"):
+			names = append(names, a)
+		}
 	}
 	if len(names) != 2 {
 		p.write(errw, p.loc().text("syntax")+"\r\n")
@@ -1460,18 +1715,32 @@ func (p *proc) builtinCopy(args string, out, errw *stream) {
 		return
 	}
 	if h.fs.isDir(dst) {
-		dst = strings.TrimSuffix(dst, `\`) + `\` + f.path[strings.LastIndex(f.path, `\`)+1:]
+		dst = strings.TrimSuffix(dst, `\`) + `\` + baseName(f.path)
 	}
-	c := *f
-	c.path = dst
-	c.data = append([]byte(nil), f.data...)
-	if f.big != nil {
-		b := &bigContent{sum: cloneSHA(f.big.sum), b64: f.big.b64.clone(), fixed: f.big.fixed}
-		c.big = b
-	}
-	h.fs.put(&c)
+	exists := h.fs.file(dst) != nil && normPath(dst) != normPath(src)
 	h.mu.Unlock()
-	p.write(out, "        1 file(s) copied.\r\n")
+	if exists && !overwrite {
+		p.write(out, "Overwrite "+dst+"? (Yes/No/All): ") // [NC]
+		if !readYes(p.stdin) {
+			p.write(out, "\r\n        0 file(s) moved.\r\n")
+			return
+		}
+	}
+	h.mu.Lock()
+	if h.fileInUseLocked(src) {
+		h.mu.Unlock()
+		p.write(errw, "The process cannot access the file because it is being used by another process.\r\n")
+		p.errorlevel = 1
+		return
+	}
+	h.fs.remove(src)
+	h.fs.remove(dst)
+	f.path = dst
+	h.fs.put(f)
+	p.wroteLocked()
+	h.mu.Unlock()
+	p.write(out, "        1 file(s) moved.\r\n")
+	p.errorlevel = 0
 }
 
 // builtinCall runs another batch file and returns to the caller.

@@ -3,6 +3,7 @@ package win2003
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +20,12 @@ import (
 // testHost is a small fixed host: an affected SP2 host with one pool, wmic already installed.
 func testHost(t *testing.T, mod func(*Spec)) *Host {
 	t.Helper()
+	return testHostQ(t, mod, nil)
+}
+
+// testHostQ is testHost with quirks (nil = the defaults).
+func testHostQ(t *testing.T, mod func(*Spec), q *Quirks) *Host {
+	t.Helper()
 	s := Spec{
 		Scenario: "test", Verdict: playbooks.Affected, ComputerName: "WEB01", ServicePack: 2, IIS: true,
 		IISLevel: VersionSP1, Overrides: map[string]string{"w3core.dll": VersionKB982666},
@@ -28,7 +35,7 @@ func testHost(t *testing.T, mod func(*Spec)) *Host {
 	if mod != nil {
 		mod(&s)
 	}
-	h, err := New(s, Options{Clock: NewManualClock(DefaultStart), RequestInterval: -1})
+	h, err := New(s, Options{Clock: NewManualClock(DefaultStart), RequestInterval: -1, Quirks: q})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,9 +175,9 @@ func TestScNet(t *testing.T) {
 		{name: "net start started", cmd: "net start w3svc", wantErr: "The requested service has already been started.\r\n\r\nMore help is available by typing NET HELPMSG 2182.\r\n\r\n", wantRC: 2},
 	})
 	// without the trailing blanks
-	ScTrailingBlanks = false
-	defer func() { ScTrailingBlanks = true }()
-	if out, _, _ := run(testHost(t, nil), "sc query w3svc", ""); out != strings.NewReplacer("PROCESS  \r\n", "PROCESS\r\n", "RUNNING \r\n", "RUNNING\r\n").Replace(running) {
+	q := DefaultQuirks()
+	q.ScTrailingBlanks = false
+	if out, _, _ := run(testHostQ(t, nil, &q), "sc query w3svc", ""); out != strings.NewReplacer("PROCESS  \r\n", "PROCESS\r\n", "RUNNING \r\n", "RUNNING\r\n").Replace(running) {
 		t.Errorf("sc query without trailing blanks: %q", out)
 	}
 	// no-iis: the service does not exist
@@ -246,7 +253,7 @@ func TestWmicEventsAndEncoding(t *testing.T) {
 		t.Errorf("type of a UTF-16 file: %q", data)
 	}
 	h.mu.Lock()
-	raw := string(h.fs.file(`C:\o.txt`).data)
+	raw := string(h.fs.file(`C:\o.txt`).data())
 	h.mu.Unlock()
 	if !strings.HasPrefix(raw, "\xff\xfe\r\x00\r\x00\n\x00") {
 		t.Errorf("file bytes %q", raw)
@@ -255,7 +262,7 @@ func TestWmicEventsAndEncoding(t *testing.T) {
 	h2 := testHost(t, func(s *Spec) { s.WMICInstalled = false })
 	run(h2, `wmic os get BuildNumber /format:list > C:\o.txt`, "")
 	h2.mu.Lock()
-	raw = string(h2.fs.file(`C:\o.txt`).data)
+	raw = string(h2.fs.file(`C:\o.txt`).data())
 	h2.mu.Unlock()
 	if !strings.HasPrefix(raw, "Please wait while WMIC is being installed.\r\x00\r\x00\n\x00") {
 		t.Errorf("first-run file bytes %q", raw)
@@ -271,9 +278,9 @@ func TestSchtasksShutdownTasklist(t *testing.T) {
 		{name: "vista switch refused", cmd: `schtasks /create /tn t1 /tr "C:\x.exe" /sc once /st 23:00:00 /ru SYSTEM /rl HIGHEST`,
 			wantErr: "ERROR: Invalid argument/option - '/rl'.\r\nType \"SCHTASKS /CREATE /?\" for usage.\r\n", wantRC: 1},
 		{name: "query", setup: []string{`schtasks /create /tn t1 /tr "C:\x.exe" /sc once /st 23:00:00 /ru SYSTEM`}, cmd: `schtasks /query`,
-			wantOut: "\r\nTaskName                             Next Run Time            Status         \r\n==================================== ======================== ===============\r\nt1                                   23:00:00, 6/21/2010                     \r\n"},
+			wantOut: "\r\nTaskName                             Next Run Time            Status         \r\n==================================== ======================== ===============\r\nt1                                   11:00:00 PM , 6/21/2010                 \r\n"},
 		{name: "query verb optional", setup: []string{`schtasks /create /tn t1 /tr "C:\x.exe" /sc once /st 23:00:00 /ru SYSTEM`}, cmd: `schtasks /fo csv`,
-			wantOut: "\"TaskName\",\"Next Run Time\",\"Status\"\r\n\"t1\",\"23:00:00, 6/21/2010\",\"\"\r\n"},
+			wantOut: "\"TaskName\",\"Next Run Time\",\"Status\"\r\n\"t1\",\"11:00:00 PM , 6/21/2010\",\"\"\r\n"},
 		{name: "query /tn refused", cmd: `schtasks /query /tn t1`, wantErr: "ERROR: Invalid argument/option - '/tn'.\r\nType \"SCHTASKS /QUERY /?\" for usage.\r\n", wantRC: 1},
 		{name: "run missing", cmd: `schtasks /run /tn nope`, wantErr: "ERROR: The system cannot find the file specified.\r\n", wantRC: 1},
 		{name: "delete", setup: []string{`schtasks /create /tn t1 /tr "C:\x.exe" /sc once /st 23:00:00 /ru SYSTEM`}, cmd: `schtasks /delete /tn t1 /f`,
@@ -286,7 +293,10 @@ func TestSchtasksShutdownTasklist(t *testing.T) {
 			wantErr: "C:\\a.vbs(1, 1) Microsoft VBScript runtime error: ActiveX component can't create object\r\n\r\n", wantRC: 1},
 		{name: "powershell unknown", cmd: `powershell -NoProfile -Command "Get-Foo"`,
 			wantErr: "The term 'Get-Foo' is not recognized as the name of a cmdlet, function, script file, or operable program. Check the spelling of the name, or if a path was included, verify that the path is correct and try again.\r\n", wantRC: 1},
-		{name: "certutil hashfile off", cmd: `certutil -hashfile C:\x SHA256`, wantOut: "CertUtil: Unknown arg: -hashfile\r\n", wantRC: -2147024809},
+		// docs/facts.md §5.10: SHA-1 only by default (Quirks.CertutilHashfile), no algorithm argument
+		{name: "certutil hashfile takes no algorithm", cmd: `certutil -hashfile C:\x SHA256`, wantOut: "CertUtil: -hashfile command FAILED: 0x80070057 (WIN32: 87)\r\nCertUtil: The parameter is incorrect.\r\n", wantRC: -2147024809},
+		{name: "certutil hashfile sha1", setup: []string{`echo abc> C:\x`}, cmd: `certutil -hashfile C:\x`,
+			wantOut: "SHA1 hash of file C:\\x:\r\n" + spacedHex(fmt.Sprintf("%x", sha1.Sum([]byte("abc\r\n")))) + "\r\nCertUtil: -hashfile command completed successfully.\r\n"},
 	})
 }
 
@@ -433,7 +443,7 @@ func TestSchtasksRunEndAndNextRun(t *testing.T) {
 	if rc != 0 {
 		t.Fatalf("create: %q %q %d", out, e, rc)
 	}
-	want := "\r\nTaskName                             Next Run Time            Status         \r\n==================================== ======================== ===============\r\nslow                                 08:15:00, 6/25/2010                     \r\n"
+	want := "\r\nTaskName                             Next Run Time            Status         \r\n==================================== ======================== ===============\r\nslow                                 8:15:00 AM , 6/25/2010                  \r\n"
 	if out, _, _ := run(h, "schtasks", ""); out != want {
 		t.Errorf("query:\n got %q\nwant %q", out, want)
 	}

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // set /a and for: the two cmd.exe features a generated batch file most often needs beyond the basics.
@@ -286,11 +287,7 @@ func (p *proc) runFor(fn *forNode, out, errw *stream) {
 		return
 	}
 	run := func(vals map[string]string) bool {
-		body := fn.body
-		for k, v := range vals {
-			body = strings.ReplaceAll(body, "%"+k, v)
-		}
-		p.runLine(body, out, errw)
+		p.runLine(p.substFor(fn.body, vals), out, errw)
 		return !p.stop()
 	}
 	list := p.expandBang(fn.list)
@@ -312,11 +309,140 @@ func (p *proc) runFor(fn *forNode, out, errw *stream) {
 		p.runForF(fn, list, run, errw)
 	default:
 		for _, item := range splitArgsKeepQuotes(list) {
-			if !run(map[string]string{fn.varName: item}) {
-				return
+			for _, v := range p.expandFileSet(item) {
+				if !run(map[string]string{fn.varName: v}) {
+					return
+				}
 			}
 		}
 	}
+}
+
+// expandFileSet turns one item of a FOR set into its values: an item with * or ? names the
+// files (not folders) that match, in the folder's order, as typed with the file's name; any
+// other item is itself. Nothing matches in a missing folder (for /?).
+func (p *proc) expandFileSet(item string) []string {
+	unq := strings.Trim(item, `"`)
+	if !strings.ContainsAny(unq, "*?") {
+		return []string{item}
+	}
+	q := ""
+	if strings.HasPrefix(item, `"`) {
+		q = `"`
+	}
+	prefix := ""
+	if i := strings.LastIndexAny(unq, `\:`); i >= 0 {
+		prefix = unq[:i+1]
+	}
+	p.h.mu.Lock()
+	files := p.h.fs.glob(p.abs(unq))
+	p.h.mu.Unlock()
+	var out []string
+	for _, f := range files {
+		out = append(out, q+prefix+baseName(f.path)+q)
+	}
+	return out
+}
+
+// substFor replaces FOR variables in a command: %X by the value, %~[modifiers]X by the parts
+// the modifiers name (for /?): ~ removes quotes; f full path, d drive, p path, n name,
+// x extension, s short name (the same here), a attributes, t date and time, z size. With
+// several, the attributes, time and size come first, space-separated, then the path parts.
+func (p *proc) substFor(body string, vals map[string]string) string {
+	var sb strings.Builder
+	for i := 0; i < len(body); i++ {
+		if body[i] != '%' || i+1 >= len(body) {
+			sb.WriteByte(body[i])
+			continue
+		}
+		if v, ok := vals[body[i+1:i+2]]; ok {
+			sb.WriteString(v)
+			i++
+			continue
+		}
+		if body[i+1] != '~' {
+			sb.WriteByte('%')
+			continue
+		}
+		j := i + 2
+		for j < len(body) && strings.IndexByte("fdpnxsatz", body[j]) >= 0 {
+			j++
+		}
+		mods, name := body[i+2:j], ""
+		if j < len(body) {
+			name = body[j : j+1]
+		}
+		if _, ok := vals[name]; !ok && mods != "" {
+			// the variable's letter is itself a modifier letter: %~nxf with variable f
+			mods, name, j = mods[:len(mods)-1], mods[len(mods)-1:], j-1
+		}
+		v, ok := vals[name]
+		if !ok {
+			sb.WriteByte('%')
+			continue
+		}
+		sb.WriteString(p.forModifiers(strings.Trim(v, `"`), mods))
+		i = j
+	}
+	return sb.String()
+}
+
+func (p *proc) forModifiers(v, mods string) string {
+	if mods == "" {
+		return v
+	}
+	full := p.abs(v)
+	h := p.h
+	h.mu.Lock()
+	f := h.fs.file(full)
+	var size int64
+	var mtime time.Time
+	if f != nil {
+		size, mtime, full = f.size, f.mtime, f.path
+	}
+	loc := h.zone()
+	h.mu.Unlock()
+	var head []string
+	if f != nil {
+		if strings.Contains(mods, "a") {
+			head = append(head, "--a------") // archive set, as a file a program wrote [I]
+		}
+		if strings.Contains(mods, "t") {
+			head = append(head, mtime.In(loc).Format("01/02/2006 03:04 PM"))
+		}
+		if strings.Contains(mods, "z") {
+			head = append(head, strconv.FormatInt(size, 10))
+		}
+	}
+	dir, name := full[:strings.LastIndex(full, `\`)+1], baseName(full)
+	ext := ""
+	if k := strings.LastIndex(name, "."); k >= 0 {
+		name, ext = name[:k], name[k:]
+	}
+	var path string
+	switch {
+	case !strings.ContainsAny(mods, "fdpnxsatz"):
+		path = v // %~X: the value without its quotes
+	case strings.Contains(mods, "f") || !strings.ContainsAny(mods, "dpnx") && strings.Contains(mods, "s"):
+		path = full // short names are the long ones here
+	default:
+		if strings.Contains(mods, "d") {
+			path += full[:2]
+		}
+		if strings.Contains(mods, "p") {
+			path += dir[2:]
+		}
+		if strings.Contains(mods, "n") {
+			path += name
+		}
+		if strings.Contains(mods, "x") {
+			path += ext
+		}
+	}
+	if path != "" {
+		head = append(head, path)
+	}
+	return strings.Join(head, " ")
 }
 
 func splitArgsKeepQuotes(s string) []string {
@@ -407,7 +533,8 @@ func (p *proc) runForF(fn *forNode, list string, run func(map[string]string) boo
 	case (!usebackq && strings.HasPrefix(src, "'")) || (usebackq && strings.HasPrefix(src, "`")):
 		cmdline := unquote(src[:1])
 		var buf bytes.Buffer
-		child := &proc{h: p.h, ctx: p.ctx, env: p.env.clone(), cwd: p.cwd, system: p.system}
+		child := p.child()
+		child.stdin = nil
 		child.runTop(cmdline, &stream{w: &buf, kind: streamPipe}, errw)
 		text = decodeCP(p.loc().oem, buf.Bytes())
 	case (!usebackq && strings.HasPrefix(src, `"`)) || (usebackq && strings.HasPrefix(src, `'`)):

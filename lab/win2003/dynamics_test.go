@@ -36,18 +36,29 @@ type rig struct {
 // changes as the fleet does (Options.OnPowerChange). run is nil until the caller sets it.
 func newRig(t *testing.T, scenario string, seed int64, onPower func(up bool)) *rig {
 	t.Helper()
+	return newRigOpts(t, scenario, seed, func(o *win2003.Options) { o.OnPowerChange = onPower })
+}
+
+// newRigOpts is newRig with options of the test's own (mod may be nil); run executes directly.
+func newRigOpts(t *testing.T, scenario string, seed int64, mod func(*win2003.Options)) *rig {
+	t.Helper()
 	r := &rig{clock: win2003.NewManualClock(win2003.DefaultStart), ended: make(chan string, 16)}
-	h, err := win2003.NewScenario(scenario, win2003.Options{Seed: seed, Clock: r.clock, OnPowerChange: onPower,
+	opts := win2003.Options{Seed: seed, Clock: r.clock,
 		// A task's end is logged; the log is the host's only signal of it, and so the test's event.
 		Logf: func(format string, args ...any) {
 			if strings.HasSuffix(format, "task %s ended with %d") && len(args) > 0 {
 				r.ended <- fmt.Sprint(args[0])
 			}
-		}})
+		}}
+	if mod != nil {
+		mod(&opts)
+	}
+	h, err := win2003.NewScenario(scenario, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.h = h
+	r.run = direct(h)
 	return r
 }
 
@@ -92,7 +103,7 @@ func (r *rig) waitTask(t *testing.T, name string) {
 
 // b64Lines encodes the lab installer as certutil writes base64: 64-character lines with armour.
 func b64Lines(arch, lang string) []byte {
-	data, _ := io.ReadAll(win2003.InstallerBytes(arch, lang))
+	data, _ := io.ReadAll(win2003.NewInstallerImage(arch, lang, 0).Open())
 	enc := base64.StdEncoding.EncodeToString(data)
 	var sb strings.Builder
 	sb.WriteString("-----BEGIN CERTIFICATE-----\r\n")
@@ -107,7 +118,7 @@ func b64Lines(arch, lang string) []byte {
 // stageInstaller uploads the SP2 installer as base64 text and decodes it with certutil.
 func stageInstaller(t *testing.T, run execer, arch, lang string) string {
 	t.Helper()
-	name, _, _ := win2003.InstallerImage(arch, lang)
+	name := win2003.InstallerName(arch, lang)
 	run(t, `mkdir C:\iisremedy`, nil)
 	if _, e, rc := run(t, `findstr "^" > C:\iisremedy\sp2.b64`, b64Lines(arch, lang)); rc != 0 {
 		t.Fatalf("upload: rc=%d %s", rc, e)
@@ -153,13 +164,13 @@ func installViaTask(t *testing.T, r *rig, installer string) string {
 var re1009 = regexp.MustCompile(`EventCode=1009`)
 
 func count1009(t *testing.T, run execer) int {
-	out, _, _ := run(t, `wmic ntevent where "Logfile='System' and SourceName='W3SVC' and EventCode=1009" get EventCode /format:list`, nil)
+	out, _, _ := run(t, `wmic ntevent where "Logfile='System' and SourceName='W3SVC' and EventCode=1009" get EventCode /format:list < NUL`, nil)
 	return len(re1009.FindAllString(out, -1))
 }
 
 func startPools(t *testing.T, run execer) {
 	t.Helper()
-	out, e, rc := run(t, `wmic /namespace:\\root\MicrosoftIISv2 path IIsApplicationPool call Start`, nil)
+	out, e, rc := run(t, `wmic /namespace:\\root\MicrosoftIISv2 path IIsApplicationPool call Start < NUL`, nil)
 	if rc != 0 {
 		t.Fatalf("start pools: rc=%d %q %q", rc, out, e)
 	}
@@ -174,7 +185,7 @@ func warmUp(t *testing.T, run execer) string {
 }
 
 func poolStates(t *testing.T, run execer) string {
-	out, _, _ := run(t, `wmic /namespace:\\root\MicrosoftIISv2 path IIsApplicationPoolSetting get AppPoolState /format:list`, nil)
+	out, _, _ := run(t, `wmic /namespace:\\root\MicrosoftIISv2 path IIsApplicationPoolSetting get AppPoolState /format:list < NUL`, nil)
 	return strings.Join(strings.Fields(out), " ")
 }
 
@@ -220,7 +231,7 @@ func reboot(t *testing.T, r *rig) bool {
 }
 
 func bootTime(t *testing.T, run execer) string {
-	out, _, _ := run(t, `wmic os get LastBootUpTime /format:list`, nil)
+	out, _, _ := run(t, `wmic os get LastBootUpTime /format:list < NUL`, nil)
 	_, v, _ := strings.Cut(out, "LastBootUpTime=")
 	return strings.TrimSpace(v)
 }
@@ -302,7 +313,7 @@ func TestDynamicsOtherCauseStaysBroken(t *testing.T) {
 	}
 }
 
-func TestDynamicsInstallerFailsOnShortDisk(t *testing.T) {
+func TestDynamicsInstallerFails(t *testing.T) {
 	r := directRig(t, "installer-fails", 14)
 	run := r.run
 	installer := stageInstaller(t, run, "x86", "0409")
@@ -318,14 +329,19 @@ func TestDynamicsInstallerFailsOnShortDisk(t *testing.T) {
 	}
 }
 
+// TestDynamicsCorruptInstaller: a file is an installer by its content, not its name: a damaged
+// copy under the installer's name is no program Windows can load.
 func TestDynamicsCorruptInstaller(t *testing.T) {
 	r := directRig(t, "affected", 15)
 	run := r.run
-	name, _, _ := win2003.InstallerImage("x86", "0409")
+	name := win2003.InstallerName("x86", "0409")
 	run(t, `mkdir C:\iisremedy`, nil)
 	run(t, `findstr "^" > C:\iisremedy\`+name, []byte("MZ truncated"))
-	if rc := installViaTask(t, r, `C:\iisremedy\`+name); rc != "1603" {
-		t.Errorf("corrupt installer exit code %s, want 1603", rc)
+	if _, e, rc := run(t, `C:\iisremedy\`+name+" /quiet /norestart", nil); rc != 193 || e != `C:\iisremedy\`+name+" is not a valid Win32 application.\r\n" {
+		t.Errorf("corrupt installer: rc=%d %q, want 193 and the bad-image text", rc, e)
+	}
+	if runs := r.h.InstallerRuns(); len(runs) != 0 {
+		t.Errorf("installer runs %+v, want none", runs)
 	}
 }
 
@@ -342,8 +358,8 @@ func TestDynamicsSecondInstallerRefused(t *testing.T) {
 	if !h.Installing() {
 		t.Fatal("first installer did not start")
 	}
-	if _, _, rc := run(t, installer+" /quiet /norestart", nil); rc != win2003.ExitInstallerBusy {
-		t.Errorf("second installer exit code %d, want %d", rc, win2003.ExitInstallerBusy)
+	if _, _, rc := run(t, installer+" /quiet /norestart", nil); rc != win2003.DefaultQuirks().ExitInstallerBusy {
+		t.Errorf("second installer exit code %d, want %d", rc, win2003.DefaultQuirks().ExitInstallerBusy)
 	}
 	r.clock.AdvanceToNext()
 	r.waitTask(t, "a")

@@ -5,7 +5,7 @@
 // certutil, iisreset, iisapp.vbs, the SP2 installer and the scripts iisremedy writes). Output
 // formats follow docs/facts.md (the project's reference notes) or the source a comment
 // names; where no source settles a format the comment says "unconfirmed" ([NC]) or "inferred" ([I]),
-// and the choices that matter to parsers are package variables.
+// and the choice is a field of Quirks (Options.Quirks; DefaultQuirks documents each).
 //
 // # Hosts and scenarios
 //
@@ -38,10 +38,18 @@
 // # Scripts
 //
 // The host cannot run VBScript or PowerShell. It recognises the scripts iisremedy writes by their
-// content (see scriptAction): a local warm-up request (prints the HTTP status), a SHA-256 of a file
-// and a base64 decode. Anything else fails as Windows would. The SP2 installer is recognised by its
-// file name (InstallerName) and must match InstallerImage's size and SHA-256; InstallerBytes
-// generates those bytes. Big files (over SmallFileLimit) are kept as a size and streaming hashes.
+// content (scripts.go, powershell.go): the staging decoder and downloads, a file's SHA-256, a
+// local warm-up request. Anything else fails as Windows would. An SP2 installer is recognised by
+// its content, whatever its name: a file whose size and SHA-256 are those of one of the lab's
+// installer images (InstallerImage, NewInstallerImages; Options.Installers). Big files (over
+// SmallFileLimit) are kept as a size, running hashes and the part of an image they hold.
+//
+// # Logs and shares
+//
+// Commands and InstallerRuns log what the host ran, with the user and the exit code. A Share
+// (Options.Share) is a folder of the fleet that the host's SYSTEM account can read and the WinRM
+// user cannot (the double hop). Inside a WinRM shell the programs count against the shell's job
+// (wsman.JobOf): MaxProcessesPerShell and MaxMemoryPerShellMB.
 //
 // # Flaky hosts
 //
@@ -53,11 +61,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/iisremedy/iisremedy/lab/wsman"
 	"github.com/iisremedy/iisremedy/playbooks"
 )
 
@@ -70,14 +80,7 @@ const (
 	VersionKB982666 = "6.0.3790.4693"
 )
 
-// VersionKB973917 is w3core.dll after KB973917: unconfirmed, a placeholder that the kb973917
-// playbook shares (docs/facts.md §1.2: the KB973917 file table was not reachable).
-var VersionKB973917 = "6.0.3790.4614"
-
 // Options configures a host. The zero value of every field has a default.
-//
-// The package variables marked unconfirmed (RegSeparator, WmicLineEnd, ...) are format choices for
-// the whole lab: set them before building hosts, never while hosts run.
 type Options struct {
 	ComputerName string // "" = a name derived from Seed, e.g. WEB042
 	Seed         int64  // varies pids, boot time, pool names and other details reproducibly
@@ -91,6 +94,16 @@ type Options struct {
 	// (0 = 1 minute; negative = no background requests).
 	RequestInterval time.Duration
 
+	// Quirks are the unconfirmed behaviours (nil = DefaultQuirks()).
+	Quirks *Quirks
+	// Installers are the installer images the host recognises (nil = NewInstallerImages of
+	// InstallerSize, computed when first needed). A fleet computes them once for all its hosts.
+	Installers []InstallerImage
+	// InstallerSize is the size of the images when Installers is nil (0 = DefaultInstallerSize).
+	InstallerSize int64
+	// Share is the network share the host's SYSTEM account can read (nil = none).
+	Share *Share
+
 	// OnPowerChange, when set, is called with false when the host goes down and true when it is up
 	// again. It runs without the host's lock held, in a timer goroutine.
 	OnPowerChange func(up bool)
@@ -100,9 +113,10 @@ type Options struct {
 
 // Host is one simulated Windows Server 2003 machine. Its methods are safe for concurrent use.
 type Host struct {
-	opts  Options
-	spec  Spec
-	clock *Clock
+	opts   Options
+	spec   Spec
+	clock  *Clock
+	quirks Quirks
 
 	mu       sync.Mutex
 	up       bool
@@ -126,6 +140,10 @@ type Host struct {
 	installing    bool
 	shutdownTimer *Timer
 	shutdownSeq   int
+
+	commands []*CommandRecord
+	installs []*InstallerRun
+	web      *http.Client // the host's HTTP client (MSXML2.ServerXMLHTTP, Net.WebRequest)
 }
 
 // Spec is the static description of a host that a scenario produces. Fields are exported so a test
@@ -154,10 +172,15 @@ type Spec struct {
 	// (0..1); the fleet applies them through the wsman server's fault knobs.
 	DropRate    float64
 	Fail500Rate float64
-	// InstallerFails names why the SP2 installer fails on this host: "" (it works), "disk".
+	// InstallerFails names why the SP2 installer fails on this host: "" (it works), "disk" (it
+	// finds too little space whatever is free) or "inf" (an INF check fails, as in the failure
+	// sample of docs/facts.md §2.3).
 	InstallerFails string
-	WMICInstalled  bool // false = the next wmic run prints the first-run banner
-	BootAgo        time.Duration
+	// PendingReboot: an earlier update left a file replacement waiting for the next boot
+	// (PendingFileRenameOperations is set).
+	PendingReboot bool
+	WMICInstalled bool // false = the next wmic run prints the first-run banner
+	BootAgo       time.Duration
 }
 
 // New builds a host from spec. It returns an error for an impossible spec.
@@ -215,13 +238,24 @@ func New(spec Spec, opts Options) (*Host, error) {
 	if opts.RequestInterval == 0 {
 		opts.RequestInterval = time.Minute
 	}
-	h := &Host{opts: opts, spec: spec, clock: opts.Clock, powerCh: make(chan struct{})}
+	q := DefaultQuirks()
+	if opts.Quirks != nil {
+		q = opts.Quirks.withDefaults()
+	}
+	h := &Host{opts: opts, spec: spec, clock: opts.Clock, quirks: q, powerCh: make(chan struct{}),
+		web: &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}}
 	h.nextPID = 1000 + int(uint64(opts.Seed)%997)*4
 	h.wmicInstalled = spec.WMICInstalled
 	h.build()
 	now := h.clock.Now()
 	h.boot(now.Add(-spec.BootAgo), false)
 	h.mu.Lock()
+	if spec.PendingReboot {
+		// an earlier security update's replacement of a file in use, waiting for the next boot
+		name, v := "mswsock.dll", "5.2.3790.4318"
+		h.pending = append(h.pending, pendingFile{path: spec.SystemRoot + `\system32\` + name, version: v, size: fileSize(name, v)})
+		h.setPendingRenamesLocked()
+	}
 	h.settleLocked(now)
 	h.mu.Unlock()
 	return h, nil
@@ -439,16 +473,31 @@ func (h *Host) addEventLocked(e Event) {
 }
 
 // Exec runs one command line as `cmd /c` under a WinRM shell would, and returns its exit code.
-// It implements wsman.Host.
+// It implements wsman.Host: the command's context names the shell's user and job (wsman.JobOf),
+// whose quotas the programs it runs count against.
 func (h *Host) Exec(ctx context.Context, cmdline string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	job := wsman.JobOf(ctx)
+	user := job.User()
+	if user == "" {
+		user = "Administrator"
+	}
 	h.mu.Lock()
 	up := h.up
 	pctx := h.procCtx
+	rec := &CommandRecord{Start: h.clock.Now(), User: user, CommandLine: cmdline}
+	if up {
+		h.logCommandLocked(rec)
+	}
 	h.mu.Unlock()
 	if !up {
 		// The endpoint refuses connections while down; a command that slips through fails.
 		return 1
 	}
+	defer func() {
+		h.mu.Lock()
+		rec.End, rec.ExitCode = h.clock.Now(), code
+		h.mu.Unlock()
+	}()
 	ctx, cancel := mergeCtx(ctx, pctx)
 	defer cancel()
 	defer func() {
@@ -458,9 +507,17 @@ func (h *Host) Exec(ctx context.Context, cmdline string, stdin io.Reader, stdout
 			code = 255
 		}
 	}()
+	out, errw := &stream{w: stdout, kind: streamPipe}, &stream{w: stderr, kind: streamPipe}
 	p := h.newProc(ctx, false)
-	p.stdin = stdin
-	return p.runTop(cmdline, &stream{w: stdout, kind: streamPipe}, &stream{w: stderr, kind: streamPipe})
+	p.stdin, p.rec, p.job, p.user = stdin, rec, job, user
+	// The shell's own cmd.exe is the job's first process.
+	end, err := job.Start(memCmd)
+	if err != nil {
+		p.write(errw, quotaText(err)+"\r\n")
+		return 1
+	}
+	defer end()
+	return p.runTop(cmdline, out, errw)
 }
 
 // mergeCtx returns a context done when either a or b is done.
@@ -481,6 +538,7 @@ type pendingFile struct {
 
 type service struct {
 	name, display string
+	dependsOn     string // the service it needs (stopping that one stops this one)
 	auto          bool
 	running       bool
 	pid           int
@@ -515,3 +573,6 @@ func sortedKeys[M ~map[string]V, V any](m M) []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// imageOfLocked returns the installer image f holds whole, or nil.
+func (h *Host) imageOfLocked(f *file) *InstallerImage { return h.fs.image(f) }

@@ -1,6 +1,7 @@
 package win2003
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -28,9 +29,19 @@ type site struct {
 	id       int
 	comment  string
 	pool     string
-	bindings string // IP:port:host
-	state    int    // ServerState: 2 started, 4 stopped
+	bindings []binding
+	state    int // ServerState: 2 started, 4 stopped
 }
+
+// binding is one ServerBindings entry, the metabase's "IP:Port:Hostname" (IIS 6 SDK,
+// ServerBindings, ms524773: IP and host name empty = any).
+type binding struct {
+	ip   string
+	port int
+	host string
+}
+
+func (b binding) String() string { return fmt.Sprintf("%s:%d:%s", b.ip, b.port, b.host) }
 
 // ExitCodeCrash is the exit code of a worker that dies at start (docs/facts.md §3.3), as 1009's %3.
 const ExitCodeCrash = "ffffffff"
@@ -69,7 +80,7 @@ func (h *Host) workersCrashLocked() bool {
 	if f := h.fs.file(dir + "iisutil.dll"); f != nil {
 		iisutil = f.version
 	}
-	return cmpVersion(w3core, VersionKB973917) >= 0 && cmpVersion(iisutil, VersionSP2) < 0
+	return cmpVersion(w3core, h.quirks.VersionKB973917) >= 0 && cmpVersion(iisutil, VersionSP2) < 0
 }
 
 func (h *Host) w3svcRunningLocked() bool {
@@ -167,23 +178,54 @@ func (h *Host) crashLocked(p *pool, t time.Time) {
 	}
 }
 
-// Request sends one local HTTP GET to the site bound to port and returns the status code
-// (200, 503, or 0 when nothing listens), as a warm-up request made on the host would see it.
-func (h *Host) Request(port int) int {
+// Request sends one local HTTP GET without a Host header to the site bound to port; see
+// RequestHost.
+func (h *Host) Request(port int) int { return h.RequestHost(port, "") }
+
+// RequestHost sends one HTTP GET to port with the Host header host ("" = none) and returns the
+// status a client sees: 200 from a worker process; 503 when the site's pool is stopped or its
+// worker dies at start (the request that starts a worker on mismatched binaries crashes it:
+// W3SVC 1009, and Rapid-Fail Protection's 1002 after MaxCrashes); 400 when no site on the port
+// takes that host name (HTTP.sys's "Bad Request (Invalid Hostname)"); 0 when nothing listens
+// (the host is down, W3SVC is stopped, or no site binds the port). A binding with a host name
+// is chosen before one without.
+func (h *Host) RequestHost(port int, host string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.clock.Now()
 	h.settleLocked(now)
-	if !h.spec.IIS || !h.w3svcRunningLocked() {
+	if !h.up || !h.spec.IIS || !h.w3svcRunningLocked() {
 		return 0 // connection refused
 	}
-	var st *site
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host, "]") {
+		host = host[:i]
+	}
+	var st, any *site
+	listens := false
 	for _, s := range h.sites {
-		if sitePort(s.bindings) == port {
-			st = s
+		if s.state != 2 {
+			continue
+		}
+		for _, b := range s.bindings {
+			if b.port != port {
+				continue
+			}
+			listens = true
+			switch {
+			case b.host != "" && strings.EqualFold(b.host, host):
+				st = s
+			case b.host == "" && any == nil:
+				any = s
+			}
 		}
 	}
-	if st == nil || st.state != 2 {
+	if st == nil {
+		st = any
+	}
+	if st == nil {
+		if listens {
+			return 400
+		}
 		return 0
 	}
 	p := h.poolLocked(st.pool)
@@ -201,11 +243,38 @@ func (h *Host) Request(port int) int {
 	return 200
 }
 
-func sitePort(bindings string) int {
-	parts := strings.Split(bindings, ":")
-	if len(parts) < 2 {
-		return 0
+// SiteBinding is one binding of a web site of the host.
+type SiteBinding struct {
+	Site    int    // the site's number (W3SVC/N)
+	Comment string // ServerComment
+	Port    int
+	Host    string // host header ("" = any)
+}
+
+// SiteBindings lists the bindings of the host's web sites (none without IIS).
+func (h *Host) SiteBindings() []SiteBinding {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []SiteBinding
+	for _, s := range h.sites {
+		for _, b := range s.bindings {
+			out = append(out, SiteBinding{Site: s.id, Comment: s.comment, Port: b.port, Host: b.host})
+		}
 	}
-	n, _ := strconv.Atoi(parts[1])
-	return n
+	return out
+}
+
+// RebindPorts moves the bindings of each port in ports (old port: new port) in the metabase:
+// the fleet does it when it serves the sites on other ports than the metabase's (port 80 needs
+// privileges).
+func (h *Host) RebindPorts(ports map[int]int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range h.sites {
+		for i := range s.bindings {
+			if to, ok := ports[s.bindings[i].port]; ok {
+				s.bindings[i].port = to
+			}
+		}
+	}
 }

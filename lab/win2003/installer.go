@@ -1,102 +1,20 @@
 package win2003
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/iisremedy/iisremedy/lab/wsman"
 )
 
-// The lab's SP2 installer is synthetic: its file name is the real one (docs/facts.md §2.1), its bytes
-// are generated from the name, so tests and staging can produce a matching file without storing it.
-// The real installer's size (about 350 MB) and hash are not used.
-
-// InstallerSize is the size of the lab's synthetic SP2 installer in bytes.
-var InstallerSize int64 = 1<<20 + 4321
-
-// InstallerDiskNeeded is the free space the SP2 installer needs on the system drive. [NC]
-var InstallerDiskNeeded int64 = 1200 << 20
-
-var langCodes = map[string]string{"0409": "ENU", "0C0A": "ESN"}
-
-// InstallerName is the SP2 installer's file name for an architecture ("x86", "AMD64") and an install
-// language ("0409", "0C0A") (docs/facts.md §2.1).
-func InstallerName(arch, lang string) string {
-	code := langCodes[strings.ToUpper(lang)]
-	if code == "" {
-		code = "ENU"
-	}
-	if strings.EqualFold(arch, "AMD64") || strings.EqualFold(arch, "x64") {
-		return "WindowsServer2003.WindowsXP-KB914961-SP2-x64-" + code + ".exe"
-	}
-	return "WindowsServer2003-KB914961-SP2-x86-" + code + ".exe"
-}
-
-type image struct {
-	arch, lang string
-}
-
-// installerName parses an installer file name (lower case); nil when it is not one.
-func installerName(base string) *image {
-	for _, arch := range []string{"x86", "AMD64"} {
-		for lang := range langCodes {
-			if strings.EqualFold(base, InstallerName(arch, lang)) {
-				return &image{arch, lang}
-			}
-		}
-	}
-	return nil
-}
-
-var installerSums sync.Map // name -> string
-
-// InstallerImage returns the lab installer's file name, size and SHA-256 (lower-case hex).
-func InstallerImage(arch, lang string) (name string, size int64, sha string) {
-	name = InstallerName(arch, lang)
-	key := fmt.Sprintf("%s|%d", name, InstallerSize)
-	if v, ok := installerSums.Load(key); ok {
-		return name, InstallerSize, v.(string)
-	}
-	h := sha256.New()
-	_, _ = io.Copy(h, InstallerBytes(arch, lang))
-	sum := hex.EncodeToString(h.Sum(nil))
-	installerSums.Store(key, sum)
-	return name, InstallerSize, sum
-}
-
-// InstallerBytes returns a reader of the lab installer's bytes: "MZ" and a deterministic stream.
-func InstallerBytes(arch, lang string) io.Reader {
-	seed := sha256.Sum256([]byte("iisremedy-lab-sp2|" + InstallerName(arch, lang)))
-	return io.LimitReader(&imageReader{rng: rand.NewChaCha8(seed)}, InstallerSize)
-}
-
-type imageReader struct {
-	rng  *rand.ChaCha8
-	head bool
-}
-
-func (r *imageReader) Read(p []byte) (int, error) {
-	n := 0
-	if !r.head && len(p) >= 2 {
-		p[0], p[1] = 'M', 'Z'
-		r.head = true
-		n = 2
-	}
-	m, _ := r.rng.Read(p[n:])
-	return n + m, nil
-}
-
-// ExitInstallerBusy is the SP2 installer's exit code when another installation runs. Unconfirmed:
-// Windows Installer's ERROR_INSTALL_ALREADY_RUNNING.
-var ExitInstallerBusy = 1618
-
-// runInstaller runs the SP2 installer from path.
-func (p *proc) runInstaller(path string, args []string, out, errw *stream) int {
+// runInstaller runs the SP2 installer image img from path (the file's content is the image;
+// its name does not matter). The UI switches (/quiet, /passive, /u, /q, /n, /o, /f, /z, ...)
+// change nothing here: the lab installer never shows a window.
+func (p *proc) runInstaller(path string, img *InstallerImage, args []string, errw *stream) int {
 	h := p.h
+	q := h.quirks
 	norestart := false
 	logPath := h.spec.SystemRoot + `\svcpack.log`
 	for _, a := range args {
@@ -110,54 +28,86 @@ func (p *proc) runInstaller(path string, args []string, out, errw *stream) int {
 			return 0 // extraction only: nothing to model
 		}
 	}
-	// The UI switches (/quiet, /passive, /u, /q, /n, /o, /f, /z, ...) change nothing here: the lab
-	// installer never shows a window.
-	img := installerName(strings.ToLower(path[strings.LastIndex(path, `\`)+1:]))
 	h.mu.Lock()
-	f := h.fs.file(path)
-	if f == nil || img == nil {
+	if !strings.EqualFold(img.Arch, h.spec.Arch) {
 		h.mu.Unlock()
-		return 2
-	}
-	if !strings.EqualFold(img.arch, h.spec.Arch) {
-		h.mu.Unlock()
-		p.write(errw, path+" is not a valid Win32 application.\r\n")
+		p.write(errw, path+" is not a valid Win32 application.\r\n") // docs/facts.md §2.3 [I]
 		return 193
 	}
-	_, wantSize, wantSum := InstallerImage(img.arch, img.lang)
-	intact := f.size == wantSize && f.sha256Hex() == wantSum
+	run := &InstallerRun{Start: h.clock.Now(), Path: path, Image: img.Name, User: p.user, InShell: p.job != nil}
+	h.logInstallLocked(run)
+	p.wroteLocked()
+	finishLocked := func(code int, killed bool) int {
+		run.End, run.ExitCode, run.Killed = h.clock.Now(), code, killed
+		return code
+	}
 	if h.installing {
-		h.mu.Unlock()
-		return ExitInstallerBusy
+		defer h.mu.Unlock()
+		return finishLocked(q.ExitInstallerBusy, false)
 	}
 	h.installing = true
-	diskShort := h.spec.InstallerFails == "disk" || h.freeLocked() < InstallerDiskNeeded
-	langOK := strings.EqualFold(img.lang, h.spec.Language)
+	diskShort := h.spec.InstallerFails == "disk" || h.freeLocked() < q.InstallerDiskNeeded
+	langOK := strings.EqualFold(img.Language, h.spec.Language)
 	h.mu.Unlock()
-	finish := func() {
+	finish := func(code int, killed bool) int {
 		h.mu.Lock()
+		defer h.mu.Unlock()
 		h.installing = false
+		return finishLocked(code, killed)
+	}
+	// The self-extractor starts and unpacks the package; then update.exe and its helpers start.
+	// Inside a WinRM shell they count against its job: past MaxProcessesPerShell or
+	// MaxMemoryPerShellMB a process creation or an allocation fails and update.exe gives up
+	// before replacing any file (docs/facts.md §6.3 [I]). Outside a shell nothing counts, and
+	// the installation is one wait.
+	var elapsed time.Duration
+	endExtractor, err := p.job.Start(memProgram)
+	if err == nil && p.job != nil {
+		defer endExtractor()
+		if !h.clock.Sleep(p.ctx, installerExtract) {
+			return finish(1, true)
+		}
+		elapsed = installerExtract
+		for i := 1; i < q.InstallerShellProcesses && err == nil; i++ {
+			var end func()
+			if end, err = p.job.Start(memProgram); err == nil {
+				defer end()
+			}
+		}
+	}
+	if err == nil {
+		var release func()
+		if release, err = p.job.Commit(max(q.InstallerShellMemoryMB-q.InstallerShellProcesses*memProgram, 0)); err == nil {
+			defer release()
+		}
+	}
+	if err != nil {
+		ext := "0x5af" // ERROR_COMMITMENT_LIMIT
+		if errors.Is(err, wsman.ErrProcessQuota) {
+			ext = "0x718" // ERROR_NOT_ENOUGH_QUOTA
+		}
+		h.mu.Lock()
+		h.appendLogLocked(logPath, []string{
+			"Service Pack 2 Setup canceled.",
+			quotaText(err),
+			"Update.exe extended error code = " + ext,
+			"Update.exe return code was masked to 0x643 for MSI custom action compliance.",
+		})
 		h.mu.Unlock()
+		return finish(q.InstallerQuotaExit, false)
 	}
-	if !intact {
-		// The self-extractor finds the package damaged before update.exe runs [I].
-		if !h.clock.Sleep(p.ctx, 20*time.Second) {
-			finish()
-			return 1
+	if fails := h.spec.InstallerFails == "inf"; diskShort || !langOK || fails {
+		if !h.clock.Sleep(p.ctx, installerCheck) {
+			return finish(1, true)
 		}
-		finish()
-		return 1603
-	}
-	if diskShort || !langOK {
-		if !h.clock.Sleep(p.ctx, 3*time.Minute) {
-			finish()
-			return 1
-		}
-		// The reason lines are the lab's wording [NC]; the other three are from
-		// the failure sample in docs/facts.md §2.3.
+		// The reason lines are the lab's wording [NC], except the INF line, which is the failure
+		// sample's (docs/facts.md §2.3); the other three lines are the sample's too.
 		reason := fmt.Sprintf("There is not enough disk space on %s\\ to complete the installation.", h.spec.SystemRoot[:2])
-		if !langOK {
-			reason = "The language of this Service Pack does not match the language of the installed operating system." // [NC]
+		switch {
+		case !langOK:
+			reason = "The language of this Service Pack does not match the language of the installed operating system."
+		case fails:
+			reason = `SetupVerifyInfFile failed with error 0x490 for machine.inf of device ROOT\RDPDR\0000`
 		}
 		h.mu.Lock()
 		h.appendLogLocked(logPath, []string{
@@ -166,19 +116,16 @@ func (p *proc) runInstaller(path string, args []string, out, errw *stream) int {
 			"Update.exe extended error code = 0xf00d",
 			"Update.exe return code was masked to 0x643 for MSI custom action compliance.",
 		})
-		h.installing = false
 		h.mu.Unlock()
-		return 1603 // the failure sample in docs/facts.md §2.3
+		return finish(1603, false) // the failure sample in docs/facts.md §2.3
 	}
-	if !h.clock.Sleep(p.ctx, h.opts.InstallDuration) {
-		finish()
-		return 1
+	if !h.clock.Sleep(p.ctx, h.opts.InstallDuration-elapsed) {
+		return finish(1, true)
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.installing = false
 	if p.ctx.Err() != nil || !h.up {
-		return 1
+		h.mu.Unlock()
+		return finish(1, true)
 	}
 	h.applySP2Locked()
 	code := 0
@@ -201,8 +148,16 @@ func (p *proc) runInstaller(path string, args []string, out, errw *stream) int {
 		// update.exe restarts the machine itself when /norestart is absent
 		h.scheduleShutdownLocked(30*time.Second, !h.spec.NeverReturns)
 	}
-	return code
+	h.mu.Unlock()
+	return finish(code, false)
 }
+
+// The installer's phases in simulated time (docs/facts.md §2.4 [NC]: no source times them):
+// unpacking, and the checks that fail a doomed installation.
+const (
+	installerExtract = 2 * time.Minute
+	installerCheck   = time.Minute
+)
 
 // applySP2Locked raises every IIS file below the SP2 level to it (never lowers a newer one);
 // files in use are replaced at the next boot.
@@ -231,13 +186,7 @@ func (h *Host) applySP2Locked() {
 		h.reg.set(cv, "BuildLab", "REG_SZ", "3790.srv03_sp2_rtm.070216-1710")
 		h.pending = append(h.pending, pendingFile{path: h.spec.SystemRoot + `\system32\ntoskrnl.exe`, version: "5.2.3790.3959", size: fileSize("ntoskrnl.exe", "5.2.3790.3959")})
 	}
-	if len(h.pending) > 0 {
-		var parts []string
-		for _, pf := range h.pending {
-			parts = append(parts, `\??\`+pf.path+".new", `!\??\`+pf.path)
-		}
-		h.reg.set(`HKLM\SYSTEM\CurrentControlSet\Control\Session Manager`, "PendingFileRenameOperations", "REG_MULTI_SZ", strings.Join(parts, "\x00"))
-	}
+	h.setPendingRenamesLocked()
 }
 
 // appendLogLocked appends svcpack.log-style lines ("seconds.milliseconds: text" [I]; the sample
@@ -245,7 +194,7 @@ func (h *Host) applySP2Locked() {
 func (h *Host) appendLogLocked(path string, lines []string) {
 	f := h.fs.file(path)
 	if f == nil {
-		f = &file{path: path}
+		f = h.fs.newFile(path, h.clock.Now())
 		h.fs.put(f)
 	}
 	now := h.localNow()
@@ -256,6 +205,6 @@ func (h *Host) appendLogLocked(path string, lines []string) {
 	for i, l := range lines {
 		sb.WriteString(fmt.Sprintf("%d.%03d: %s\r\n", 1500+i, 125+i*16, l))
 	}
-	f.write([]byte(sb.String()))
+	_, _ = h.fs.write(f, []byte(sb.String())) // a full disk cuts the log short, as on Windows
 	f.mtime = h.clock.Now()
 }

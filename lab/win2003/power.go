@@ -69,6 +69,7 @@ func progShutdown(p *proc, _ string, args []string, _ string, out, errw *stream)
 		return shutdownUsage(p, errw)
 	}
 	h.mu.Lock()
+	p.wroteLocked()
 	if abort {
 		if h.shutdownTimer == nil {
 			h.mu.Unlock()

@@ -35,6 +35,8 @@ func wantRC(scenario string) map[string]int {
 		return map[string]int{"iis": 1, "w3svc": 1060, "apppools": int(int32(-2147217394))}
 	case "sp1":
 		return map[string]int{"hotfixes": 1} // updates of an SP1 host register under ...\SP2
+	case "no-powershell":
+		return map[string]int{"powershell": 1} // the PowerShellEngine key is missing
 	}
 	return nil
 }
@@ -69,9 +71,11 @@ func TestProbeBothFormsEveryScenario(t *testing.T) {
 				t.Fatalf("Verdict() = %s, want %s", h.Verdict(), want)
 			}
 			// one-line form, as sent over WinRM
+			// the command's exit code is the last section's (powershell)
+			last := wantRC(name)["powershell"]
 			out, _, rc := exec(t, h, checks.ProbeCommand(), nil)
-			if rc != 0 {
-				t.Errorf("probe command exit code %d, want 0", rc)
+			if rc != last {
+				t.Errorf("probe command exit code %d, want %d", rc, last)
 			}
 			checkCapture(t, name, "command", []byte(out))
 
@@ -80,7 +84,7 @@ func TestProbeBothFormsEveryScenario(t *testing.T) {
 			if _, e, rc := exec(t, h, `findstr "^" > C:\iisremedy\probe.cmd`, []byte(checks.ProbeScript())); rc != 0 {
 				t.Fatalf("staging probe.cmd: rc=%d %s", rc, e)
 			}
-			if _, e, rc := exec(t, h, `C:\iisremedy\probe.cmd > C:\iisremedy\probe.txt`, nil); rc != 0 {
+			if _, e, rc := exec(t, h, `C:\iisremedy\probe.cmd > C:\iisremedy\probe.txt`, nil); rc != last {
 				t.Errorf("probe.cmd: rc=%d stderr=%q", rc, e)
 			}
 			capture, _, _ := exec(t, h, `type C:\iisremedy\probe.txt`, nil)

@@ -2,38 +2,97 @@ package win2003
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/iisremedy/iisremedy/lab/wsman"
 )
 
 // program is an executable of the simulated host.
 type program func(p *proc, name string, args []string, raw string, out, errw *stream) int
 
-var programs map[string]program
-
-func init() {
-	programs = map[string]program{
-		"cmd":        progCmd,
-		"reg":        progReg,
-		"wmic":       progWmic,
-		"sc":         progSc,
-		"net":        progNet,
-		"net1":       progNet,
-		"schtasks":   progSchtasks,
-		"shutdown":   progShutdown,
-		"tasklist":   progTasklist,
-		"hostname":   progHostname,
-		"findstr":    progFindstr,
-		"ping":       progPing,
-		"certutil":   progCertutil,
-		"cscript":    progCscript,
-		"wscript":    progCscript,
-		"powershell": progPowershell,
-		"iisreset":   progIisreset,
+// programFor returns the program of a system32 executable's base name, or nil.
+func programFor(base string) program {
+	switch base {
+	case "cmd":
+		return progCmd
+	case "reg":
+		return progReg
+	case "wmic":
+		return progWmic
+	case "sc":
+		return progSc
+	case "net", "net1":
+		return progNet
+	case "schtasks":
+		return progSchtasks
+	case "shutdown":
+		return progShutdown
+	case "tasklist":
+		return progTasklist
+	case "hostname":
+		return progHostname
+	case "findstr":
+		return progFindstr
+	case "ping":
+		return progPing
+	case "certutil":
+		return progCertutil
+	case "cscript", "wscript":
+		return progCscript
+	case "powershell":
+		return progPowershell
+	case "iisreset":
+		return progIisreset
 	}
+	return nil
+}
+
+// Memory in MB a process commits as it starts, counted against a WinRM shell's
+// MaxMemoryPerShellMB. Unconfirmed figures [NC]: only their order matters, far below the 150 MB
+// quota except for PowerShell's .NET runtime, certutil's decode buffers and the SP2 installer.
+const (
+	memCmd        = 2
+	memProgram    = 3
+	memPowerShell = 45
+	memScript     = 6
+)
+
+func programMemory(base string) int {
+	switch base {
+	case "cmd":
+		return memCmd
+	case "powershell":
+		return memPowerShell
+	case "cscript", "wscript":
+		return memScript
+	}
+	return memProgram
+}
+
+// quotaText is what a program prints when the shell's job refuses it: ERROR_NOT_ENOUGH_QUOTA
+// (1816) for a process past MaxProcessesPerShell [I]; ERROR_COMMITMENT_LIMIT (1455) for memory
+// past MaxMemoryPerShellMB, the text ansible/ansible#39327 shows from a command past the quota.
+func quotaText(err error) string {
+	if errors.Is(err, wsman.ErrProcessQuota) {
+		return "Not enough quota is available to process this command."
+	}
+	return "The paging file is too small for this operation to complete."
+}
+
+// spawn runs a program as a process of the shell's job, which may refuse it.
+func (p *proc) spawn(base string, errw *stream, run func() int) int {
+	end, err := p.job.Start(programMemory(base))
+	if err != nil {
+		p.write(errw, quotaText(err)+"\r\n")
+		return 1
+	}
+	defer end()
+	return run()
 }
 
 // runProgram resolves and runs an external command; it returns the exit code.
@@ -45,8 +104,8 @@ func (p *proc) runProgram(name, rest string, out, errw *stream) int {
 		return p.runPath(typed, p.abs(lname), args, rest, out, errw)
 	}
 	base := strings.TrimSuffix(strings.TrimSuffix(lname, ".exe"), ".com")
-	if prog, ok := programs[base]; ok && p.programInstalled(base) {
-		return prog(p, base, args, rest, out, errw)
+	if prog := programFor(base); prog != nil && p.programInstalled(base) {
+		return p.spawn(base, errw, func() int { return prog(p, base, args, rest, out, errw) })
 	}
 	// the current directory, then the PATH (system32, the system root), with PATHEXT
 	p.h.mu.Lock()
@@ -59,7 +118,7 @@ search:
 			if dir != "" {
 				path = dir + lname + ext
 			}
-			if f := p.h.fs.file(path); f != nil && (f.data != nil || f.big != nil || ext == ".vbs" || strings.HasSuffix(lname, ".vbs")) {
+			if f := p.h.fs.file(path); f != nil && (f.c != nil || ext == ".vbs" || strings.HasSuffix(lname, ".vbs")) {
 				found = path
 				break search
 			}
@@ -85,15 +144,18 @@ func (p *proc) notRecognized(typed string, errw *stream) int {
 	return 9009
 }
 
-// runPath runs a file by its full path.
+// runPath runs a file by its full path. An .exe is what its content is: one of the lab's
+// installer images, a system program in the system folder, or nothing Windows can run.
 func (p *proc) runPath(typed, path string, args []string, raw string, out, errw *stream) int {
 	h := p.h
 	h.mu.Lock()
 	f := h.fs.file(path)
 	var data []byte
+	var img *InstallerImage
 	if f != nil {
-		data = append([]byte(nil), f.data...)
+		data = f.data()
 		path = f.path
+		img = h.imageOfLocked(f)
 	}
 	h.mu.Unlock()
 	if f == nil {
@@ -111,14 +173,17 @@ func (p *proc) runPath(typed, path string, args []string, raw string, out, errw 
 		}
 		return code
 	case strings.HasSuffix(lower, ".vbs") || strings.HasSuffix(lower, ".js"):
-		return progCscript(p, "cscript", append([]string{path}, args...), path+" "+raw, out, errw)
-	case installerName(base) != nil:
-		return p.runInstaller(path, args, out, errw)
+		return p.spawn("cscript", errw, func() int {
+			return progCscript(p, "cscript", append([]string{path}, args...), path+" "+raw, out, errw)
+		})
+	case img != nil:
+		return p.runInstaller(path, img, args, errw)
 	}
 	b := strings.TrimSuffix(strings.TrimSuffix(base, ".exe"), ".com")
-	if prog, ok := programs[b]; ok && strings.HasPrefix(lower, normPath(h.spec.SystemRoot)) {
-		return prog(p, b, args, raw, out, errw)
+	if prog := programFor(b); prog != nil && f.c == nil && strings.HasPrefix(lower, normPath(h.spec.SystemRoot)) {
+		return p.spawn(b, errw, func() int { return prog(p, b, args, raw, out, errw) })
 	}
+	// docs/facts.md §2.3 [I]: an image Windows cannot load (ERROR_BAD_EXE_FORMAT).
 	p.write(errw, typed+" is not a valid Win32 application.\r\n")
 	return 193
 }
@@ -126,7 +191,7 @@ func (p *proc) runPath(typed, path string, args []string, raw string, out, errw 
 // ---------- cmd ----------
 
 func progCmd(p *proc, _ string, args []string, raw string, out, errw *stream) int {
-	child := &proc{h: p.h, ctx: p.ctx, env: p.env.clone(), cwd: p.cwd, stdin: p.stdin, system: p.system, echo: false}
+	child := p.child()
 	rest := raw
 	for {
 		rest = strings.TrimLeft(rest, " \t")
@@ -224,6 +289,9 @@ func progReg(p *proc, _ string, args []string, _ string, out, errw *stream) int 
 	}
 	op := strings.ToLower(args[0])
 	keyPath := args[1]
+	if root, rest, _ := strings.Cut(keyPath, `\`); p.system && (strings.EqualFold(root, "HKCU") || strings.EqualFold(root, "HKEY_CURRENT_USER")) {
+		keyPath = `HKU\.DEFAULT\` + rest // SYSTEM's HKCU is the .DEFAULT hive
+	}
 	var valName *string
 	var typ, data string
 	force, all := false, false
@@ -294,6 +362,7 @@ func progReg(p *proc, _ string, args []string, _ string, out, errw *stream) int 
 			}
 		}
 		h.mu.Lock()
+		p.wroteLocked()
 		if valName == nil {
 			h.reg.ensure(keyPath)
 		} else {
@@ -320,6 +389,7 @@ func progReg(p *proc, _ string, args []string, _ string, out, errw *stream) int 
 			}
 		}
 		h.mu.Lock()
+		p.wroteLocked()
 		ok := true
 		switch {
 		case valName != nil:
@@ -356,7 +426,7 @@ func (h *Host) regQueryLocked(sb *strings.Builder, keyPath string, valName *stri
 	if k == nil {
 		return 1
 	}
-	if RegLeadingBlankLine {
+	if h.quirks.RegLeadingBlankLine {
 		sb.WriteString("\r\n")
 	}
 	sb.WriteString("! REG.EXE VERSION 3.0\r\n\r\n")
@@ -364,7 +434,7 @@ func (h *Host) regQueryLocked(sb *strings.Builder, keyPath string, valName *stri
 		for _, v := range k.values {
 			if strings.EqualFold(v.name, *valName) {
 				sb.WriteString(k.path + "\r\n")
-				sb.WriteString(regValueLine(v))
+				sb.WriteString(regValueLine(v, h.quirks.RegSeparator))
 				sb.WriteString("\r\n")
 				return 0
 			}
@@ -378,7 +448,7 @@ func (h *Host) regQueryLocked(sb *strings.Builder, keyPath string, valName *stri
 func (h *Host) regQueryKey(sb *strings.Builder, k *regKey, recurse bool) {
 	sb.WriteString(k.path + "\r\n")
 	for _, v := range k.values {
-		sb.WriteString(regValueLine(v))
+		sb.WriteString(regValueLine(v, h.quirks.RegSeparator))
 	}
 	sb.WriteString("\r\n")
 	for _, sub := range h.reg.subkeys(k) {
@@ -394,11 +464,6 @@ func (h *Host) regQueryKey(sb *strings.Builder, k *regKey, recurse bool) {
 
 var scStates = map[int]string{1: "STOPPED", 2: "START_PENDING", 3: "STOP_PENDING", 4: "RUNNING"}
 
-// ScTrailingBlanks ends sc's TYPE line with two blanks and its STATE line with one, as captures of
-// later Windows show (e.g. "TYPE               : 20  WIN32_SHARE_PROCESS  "). Unconfirmed for
-// Server 2003 (docs/facts.md §5.4 has no sc sample); parsers must accept both.
-var ScTrailingBlanks = true
-
 func (h *Host) scBlock(l *locale, typed string, s *service, state int, display bool, pid bool) string {
 	var sb strings.Builder
 	lab := func(i int) string { return fmt.Sprintf("        %-19s: ", l.scLabels[i]) }
@@ -413,7 +478,7 @@ func (h *Host) scBlock(l *locale, typed string, s *service, state int, display b
 	// The control flags are unconfirmed too: whether IIS 6's W3SVC reports PAUSABLE is not settled
 	// by any source (IIS 7.5's reports NOT_PAUSABLE).
 	typeBlank, stateBlank := "", ""
-	if ScTrailingBlanks {
+	if h.quirks.ScTrailingBlanks {
 		typeBlank, stateBlank = "  ", " "
 	}
 	sb.WriteString(lab(1) + typ + typeBlank + "\r\n")
@@ -503,6 +568,7 @@ func progSc(p *proc, _ string, args []string, _ string, out, errw *stream) int {
 				return 1056
 			}
 			h.startServiceLocked(s)
+			p.wroteLocked()
 			txt := "\r\n" + h.scBlock(l, args[1], s, 2, false, true)
 			h.mu.Unlock()
 			p.write(out, txt)
@@ -514,6 +580,7 @@ func progSc(p *proc, _ string, args []string, _ string, out, errw *stream) int {
 			return 1062
 		}
 		h.stopServiceLocked(s)
+		p.wroteLocked()
 		txt := "\r\n" + h.scBlock(l, args[1], s, 3, false, false)
 		h.mu.Unlock()
 		p.write(out, txt)
@@ -543,9 +610,9 @@ func (h *Host) stopServiceLocked(s *service) {
 	h.settleLocked(h.clock.Now())
 	s.running = false
 	s.pid = 0
-	if s.name == "IISADMIN" {
-		if w := h.serviceLocked("W3SVC"); w != nil && w.running {
-			h.stopServiceLocked(w)
+	for _, d := range h.services {
+		if d.running && strings.EqualFold(d.dependsOn, s.name) {
+			h.stopServiceLocked(d)
 		}
 	}
 	if s.w3svc {
@@ -586,7 +653,18 @@ func progNet(p *proc, _ string, args []string, _ string, out, errw *stream) int 
 		p.write(out, sb.String())
 		return 0
 	}
-	name := strings.Join(args[1:], " ")
+	var words []string
+	yes := false
+	for _, a := range args[1:] {
+		switch strings.ToLower(a) {
+		case "/y", "/yes":
+			yes = true
+		case "/n", "/no":
+		default:
+			words = append(words, a)
+		}
+	}
+	name := strings.Join(words, " ")
 	h.mu.Lock()
 	s := h.serviceLocked(name)
 	if s == nil {
@@ -608,6 +686,7 @@ func progNet(p *proc, _ string, args []string, _ string, out, errw *stream) int 
 			return 2
 		}
 		h.startServiceLocked(s)
+		p.wroteLocked()
 		d := s.display
 		h.mu.Unlock()
 		p.write(out, "The "+d+" service is starting.\r\nThe "+d+" service was started successfully.\r\n\r\n")
@@ -618,10 +697,42 @@ func progNet(p *proc, _ string, args []string, _ string, out, errw *stream) int 
 		p.write(errw, "The "+s.display+" service is not started.\r\n\r\nMore help is available by typing NET HELPMSG 3521.\r\n\r\n")
 		return 2
 	}
-	h.stopServiceLocked(s)
-	d := s.display
+	var deps []*service
+	for _, d := range h.services {
+		if d.running && strings.EqualFold(d.dependsOn, s.name) {
+			deps = append(deps, d)
+		}
+	}
 	h.mu.Unlock()
-	p.write(out, "The "+d+" service is stopping.\r\nThe "+d+" service was stopped successfully.\r\n\r\n")
+	if len(deps) > 0 {
+		// The list and the question as KB969864's transcript of `net stop iisadmin /y` shows them
+		// (docs/facts.md §4.3); without /y net reads the answer from stdin: no answer (NUL, or a
+		// closed stdin) is the default N, and nothing is stopped [I].
+		var sb strings.Builder
+		sb.WriteString("The following services are dependent on the " + s.display + " service.\r\n")
+		sb.WriteString("Stopping the " + s.display + " service will also stop these services.\r\n\r\n")
+		for _, d := range deps {
+			sb.WriteString("   " + d.display + "\r\n")
+		}
+		sb.WriteString("\r\n")
+		p.write(out, sb.String())
+		if !yes {
+			p.write(out, "Do you want to continue this operation? (Y/N) [N]: ")
+			if !readYes(p.stdin) {
+				p.write(out, "\r\n")
+				return 2
+			}
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, d := range append(deps, s) {
+		if d.running {
+			h.stopServiceLocked(d)
+			p.write(out, "The "+d.display+" service is stopping.\r\nThe "+d.display+" service was stopped successfully.\r\n\r\n")
+		}
+	}
+	p.wroteLocked()
 	return 0
 }
 
@@ -642,6 +753,7 @@ func (h *Host) processesLocked() []procInfo {
 			continue
 		}
 		switch s.name {
+		case "HTTPFilter": // hosted by lsass.exe
 		case "IISADMIN":
 			ps = append(ps, procInfo{"inetinfo.exe", s.pid, 9876})
 		default:
@@ -724,11 +836,6 @@ func progTasklist(p *proc, _ string, args []string, _ string, out, errw *stream)
 
 // ---------- findstr ----------
 
-// FindstrEndsLastLine makes `findstr "^"` end a last line that has no line end with CRLF, as
-// findstr prints every matching line with CRLF [I]. Off by default so that a binary streamed
-// through `findstr "^" > file` arrives unchanged (unconfirmed how real findstr treats binary input).
-var FindstrEndsLastLine = false
-
 func progFindstr(p *proc, _ string, args []string, _ string, out, errw *stream) int {
 	fold, invert := false, false
 	var pattern *string
@@ -773,28 +880,44 @@ func progFindstr(p *proc, _ string, args []string, _ string, out, errw *stream) 
 		return strings.Contains(l, pat)
 	}
 	all := *pattern == "^" && !invert && len(files) == 0
-	found := false
+	found, full := false, false
 	process := func(r io.Reader) {
 		if all {
-			// The upload path: copy everything, ending the last line with CRLF as findstr does [I].
+			// The upload path: every line passes, written as it is complete; a last line
+			// without its line end is written at the end of the input (ended with CRLF when
+			// Quirks.FindstrEndsLastLine), never when findstr is killed first.
 			buf := make([]byte, 32<<10)
-			var last byte
-			any := false
+			var pend []byte
+			put := func(b []byte) bool {
+				if _, err := out.Write(b); err != nil {
+					full = true
+				}
+				return !full
+			}
 			for {
 				n, err := r.Read(buf)
 				if n > 0 {
-					_, _ = out.Write(buf[:n])
-					last = buf[n-1]
-					any = true
+					found = true
+					pend = append(pend, buf[:n]...)
+					if i := bytes.LastIndexByte(pend, '\n'); i >= 0 {
+						if !put(pend[:i+1]) {
+							return
+						}
+						pend = append(pend[:0], pend[i+1:]...)
+					}
 				}
-				if err != nil || p.ctx.Err() != nil {
+				if p.ctx.Err() != nil {
+					return
+				}
+				if err != nil {
 					break
 				}
 			}
-			if any && last != '\n' && FindstrEndsLastLine {
-				_, _ = out.Write([]byte("\r\n"))
+			if len(pend) > 0 {
+				if put(pend) && p.h.quirks.FindstrEndsLastLine {
+					put([]byte("\r\n"))
+				}
 			}
-			found = found || any
 			return
 		}
 		data, _ := io.ReadAll(r)
@@ -822,6 +945,10 @@ func progFindstr(p *proc, _ string, args []string, _ string, out, errw *stream) 
 			}
 			process(bytes.NewReader(data))
 		}
+	}
+	if full {
+		p.write(errw, textDiskFull+"\r\n")
+		return 1
 	}
 	if found {
 		return 0
@@ -881,10 +1008,9 @@ func progPing(p *proc, _ string, args []string, _ string, out, errw *stream) int
 
 // ---------- certutil ----------
 
-// CertutilHashfile makes `certutil -hashfile` available. docs/facts.md §5.10: not confirmed on Server 2003,
-// so it is off (certutil rejects the verb).
-var CertutilHashfile = false
-
+// progCertutil is certutil's -decode and -hashfile (docs/facts.md §5.10). Its failures print
+// "CertUtil: -<verb> command FAILED: <HRESULT> (WIN32: <code>)" and the error's text, and exit
+// with the HRESULT as a signed 32-bit number [I].
 func progCertutil(p *proc, _ string, args []string, _ string, out, errw *stream) int {
 	force := false
 	var rest []string
@@ -900,6 +1026,14 @@ func progCertutil(p *proc, _ string, args []string, _ string, out, errw *stream)
 		return 0
 	}
 	verb := strings.ToLower(rest[0])
+	failed := func(hr uint32, text string) int {
+		what := fmt.Sprintf("(WIN32: %d)", hr&0xFFFF)
+		if hr&0xFFFF0000 != 0x80070000 {
+			what = fmt.Sprintf("(%d)", int32(hr))
+		}
+		p.write(out, fmt.Sprintf("CertUtil: %s command FAILED: 0x%08x %s\r\nCertUtil: %s\r\n", verb, hr, what, text))
+		return hresultExit(hr)
+	}
 	h := p.h
 	switch {
 	case verb == "-decode" && len(rest) == 3:
@@ -908,42 +1042,77 @@ func progCertutil(p *proc, _ string, args []string, _ string, out, errw *stream)
 		f := h.fs.file(src)
 		if f == nil {
 			h.mu.Unlock()
-			p.write(out, "CertUtil: -decode command FAILED: 0x80070002 (WIN32: 2)\r\nCertUtil: The system cannot find the file specified.\r\n")
-			return -2147024894
+			return failed(0x80070002, p.loc().text("nofile"))
 		}
 		if h.fs.file(dst) != nil && !force {
 			h.mu.Unlock()
-			p.write(out, "CertUtil: -decode command FAILED: 0x80070050 (WIN32: 80)\r\nCertUtil: The file exists.\r\n")
-			return -2147024816
+			return failed(0x80070050, "The file exists.")
 		}
 		inLen := f.size
-		nf, ok := f.decodedFile(dst, h.clock.Now())
+		var decoded *content
+		ok := false
+		if f.b64 != nil {
+			decoded, ok = f.b64.finish(h.fs.imageList())
+		}
+		h.mu.Unlock()
 		if !ok {
-			h.mu.Unlock()
-			p.write(out, "CertUtil: -decode command FAILED: 0x80090005 (-2146893819)\r\nCertUtil: Bad Data.\r\n")
-			return -2146893819
+			return failed(0x80090005, "Bad Data.")
+		}
+		if h.quirks.CertutilDecodeInMemory {
+			release, err := p.job.Commit(int((inLen + decoded.size) >> 20))
+			if err != nil {
+				return failed(0x8007000E, "Not enough storage is available to complete this operation.")
+			}
+			defer release()
+		}
+		h.mu.Lock()
+		h.fs.remove(dst)
+		nf := &file{path: dst, mtime: h.clock.Now(), size: decoded.size, c: decoded}
+		full := decoded.size > h.fs.free()
+		if full {
+			nf.size = h.fs.free()
+			decoded.truncate(nf.size, h.fs)
 		}
 		h.fs.put(nf)
+		p.wroteLocked()
 		h.mu.Unlock()
-		p.write(out, fmt.Sprintf("Input Length = %d\r\nOutput Length = %d\r\nCertUtil: -decode command completed successfully.\r\n", inLen, nf.size))
+		if full {
+			return failed(0x80070070, textDiskFull)
+		}
+		p.write(out, fmt.Sprintf("Input Length = %d\r\nOutput Length = %d\r\nCertUtil: -decode command completed successfully.\r\n", inLen, decoded.size))
 		return 0
-	case verb == "-hashfile" && CertutilHashfile && len(rest) >= 2:
+	case verb == "-hashfile" && h.quirks.CertutilHashfile != "none" && len(rest) >= 2:
+		alg := "SHA1"
+		if len(rest) > 2 {
+			if h.quirks.CertutilHashfile == "sha1" || len(rest) > 3 {
+				return failed(0x80070057, "The parameter is incorrect.")
+			}
+			alg = strings.ToUpper(rest[2])
+		}
+		if alg != "SHA1" && alg != "SHA256" {
+			return failed(0x80090008, "Invalid algorithm specified.")
+		}
 		h.mu.Lock()
 		f := h.fs.file(p.abs(rest[1]))
-		var sum string
+		var s256, s1 string
 		if f != nil {
-			sum = f.sha256Hex()
+			s256, s1 = f.sums()
 		}
 		h.mu.Unlock()
 		if f == nil {
-			p.write(out, "CertUtil: -hashfile command FAILED: 0x80070002 (WIN32: 2)\r\n")
-			return -2147024894
+			return failed(0x80070002, p.loc().text("nofile"))
 		}
-		p.write(out, "SHA256 hash of file "+rest[1]+":\r\n"+spacedHex(sum)+"\r\nCertUtil: -hashfile command completed successfully.\r\n")
+		sum := s1
+		if alg == "SHA256" {
+			sum = s256
+		}
+		// The layout of Windows 7's certutil -hashfile [P]: "<ALG> hash of file <path>:", the
+		// hash in spaced lower-case pairs, the completion line.
+		p.write(out, alg+" hash of file "+rest[1]+":\r\n"+spacedHex(sum)+"\r\nCertUtil: -hashfile command completed successfully.\r\n")
 		return 0
 	}
 	p.write(out, "CertUtil: Unknown arg: "+rest[0]+"\r\n")
-	return -2147024809
+	return hresultExit(0x80070057)
 }
 
 func spacedHex(h string) string {
@@ -971,6 +1140,9 @@ func progIisreset(p *proc, _ string, args []string, _ string, out, errw *stream)
 	}
 	h.mu.Lock()
 	w3, admin := h.serviceLocked("W3SVC"), h.serviceLocked("IISADMIN")
+	if op != "/status" {
+		p.wroteLocked()
+	}
 	var sb strings.Builder
 	switch op {
 	case "/status":

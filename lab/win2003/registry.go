@@ -146,21 +146,14 @@ func (r *registry) subkeys(k *regKey) []string {
 	return out
 }
 
-// RegSeparator separates name, type and data in reg.exe 3.0 value lines. docs/facts.md §5.1 leaves TAB vs
-// spaces unconfirmed; TAB is this lab's choice (XP-era scripts split reg output on TAB).
-var RegSeparator = "\t"
-
-// RegLeadingBlankLine prints an empty line before `! REG.EXE VERSION 3.0`. The saved samples start
-// with the header (checks/testdata/samples/reg-query-regexe-v3.txt); unconfirmed either way.
-var RegLeadingBlankLine = false
-
-// regValueLine renders one value in reg.exe 3.0 layout (checks/testdata/samples/reg-query-regexe-v3*.txt).
-func regValueLine(v regValue) string {
+// regValueLine renders one value in reg.exe 3.0 layout (checks/testdata/samples/reg-query-regexe-v3*.txt);
+// sep is Quirks.RegSeparator.
+func regValueLine(v regValue, sep string) string {
 	name := v.name
 	if name == "" {
 		name = "<NO NAME>" // checks/testdata/samples/reg-query-regexe-v3-noname.txt (secondary evidence)
 	}
-	return "    " + name + RegSeparator + v.typ + RegSeparator + regDataString(v) + "\r\n"
+	return "    " + name + sep + v.typ + sep + regDataString(v) + "\r\n"
 }
 
 func regDataString(v regValue) string {

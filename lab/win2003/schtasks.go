@@ -44,10 +44,6 @@ func (h *Host) armTaskLocked(t *task) {
 	})
 }
 
-// SchtasksAcceptHHMM lets /st take HH:MM as well as the HH:MM:SS that Server 2003 documents
-// ([NC] docs/facts.md §5.5).
-var SchtasksAcceptHHMM = false
-
 // vistaSwitches are schtasks switches that Windows Vista added; Server 2003 rejects them
 // (docs/facts.md §5.5).
 var vistaSwitches = map[string]bool{"/rl": true, "/xml": true, "/v1": true, "/np": true, "/delay": true, "/hresult": true, "/ec": true}
@@ -100,6 +96,7 @@ func progSchtasks(p *proc, _ string, args []string, _ string, out, errw *stream)
 		}
 		h.mu.Lock()
 		if op == "/delete" && name == "*" {
+			p.wroteLocked()
 			for _, t := range h.tasks {
 				if t.timer != nil {
 					t.timer.Stop()
@@ -122,6 +119,7 @@ func progSchtasks(p *proc, _ string, args []string, _ string, out, errw *stream)
 			return 1
 		}
 		t := h.tasks[idx]
+		p.wroteLocked()
 		switch op {
 		case "/run":
 			if !t.running {
@@ -205,7 +203,7 @@ func schtasksCreate(p *proc, opts map[string]string, flags map[string]bool, out,
 	}
 	var stTime time.Duration
 	if hasST {
-		d, ok := parseST(st)
+		d, ok := parseST(st, h.quirks.SchtasksAcceptHHMM)
 		if !ok {
 			p.write(errw, "ERROR: Invalid Start Time.\r\n") // [NC]
 			return 1
@@ -242,21 +240,78 @@ func schtasksCreate(p *proc, opts map[string]string, flags map[string]bool, out,
 		now := h.localNow()
 		day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
 		if sd := opts["/sd"]; sd != "" {
-			if d, err := time.ParseInLocation("01/02/2006", sd, now.Location()); err == nil {
-				day = d
+			order, sep := h.dateOrderLocked(p)
+			d, ok := parseSD(sd, order, sep, now.Location())
+			if !ok {
+				h.tasks = h.tasks[:len(h.tasks)-1]
+				h.mu.Unlock()
+				p.write(errw, "ERROR: Invalid Start Date (Date should be in \""+dateFormatName(order, sep)+"\" format).\r\n") // [NC]
+				return 1
 			}
+			day = d
 		}
 		t.at = day.Add(stTime)
 		h.armTaskLocked(t)
 	}
+	p.wroteLocked()
 	h.mu.Unlock()
 	p.write(out, msg.String())
 	return 0
 }
 
-func parseST(s string) (time.Duration, bool) {
+// parseST reads /st: HH:MM:SS, or HH:MM when hhmm (Quirks.SchtasksAcceptHHMM).
+// dateOrderLocked is the date order and separator /sd is read in (Quirks.SchtasksDateHive): the
+// calling user's HKCU\Control Panel\International, or HKU\.DEFAULT's; iDate 0 month first,
+// 1 day first, 2 year first (docs/facts.md §5.5).
+func (h *Host) dateOrderLocked(p *proc) (order int, sep string) {
+	root := `HKCU`
+	if p.system || h.quirks.SchtasksDateHive == "default" {
+		root = `HKU\.DEFAULT`
+	}
+	order, sep = 0, "/"
+	if v, ok := h.reg.get(root+`\Control Panel\International`, "iDate"); ok {
+		order, _ = strconv.Atoi(v.data)
+	}
+	if v, ok := h.reg.get(root+`\Control Panel\International`, "sDate"); ok && v.data != "" {
+		sep = v.data
+	}
+	return order, sep
+}
+
+// parseSD reads a /sd date in the given order: two-digit day and month, four-digit year [I]
+// (the documentation's "mm/dd/yyyy" form); a date that does not exist is refused.
+func parseSD(s string, order int, sep string, loc *time.Location) (time.Time, bool) {
+	parts := strings.Split(s, sep)
+	if len(parts) != 3 {
+		return time.Time{}, false
+	}
+	var y, m, d string
+	switch order {
+	case 1:
+		d, m, y = parts[0], parts[1], parts[2]
+	case 2:
+		y, m, d = parts[0], parts[1], parts[2]
+	default:
+		m, d, y = parts[0], parts[1], parts[2]
+	}
+	t, err := time.ParseInLocation("2006-01-02", y+"-"+m+"-"+d, loc)
+	return t, err == nil
+}
+
+// dateFormatName is the format schtasks names in its error: "mm/dd/yyyy" in the host's order.
+func dateFormatName(order int, sep string) string {
+	switch order {
+	case 1:
+		return "dd" + sep + "mm" + sep + "yyyy"
+	case 2:
+		return "yyyy" + sep + "mm" + sep + "dd"
+	}
+	return "mm" + sep + "dd" + sep + "yyyy"
+}
+
+func parseST(s string, hhmm bool) (time.Duration, bool) {
 	parts := strings.Split(s, ":")
-	if len(parts) != 3 && !(SchtasksAcceptHHMM && len(parts) == 2) {
+	if len(parts) != 3 && !(hhmm && len(parts) == 2) {
 		return 0, false
 	}
 	var n [3]int
@@ -287,14 +342,18 @@ func (h *Host) startTaskLocked(t *task) {
 	// The task is part of the simulation: on virtual time the clock waits for it to finish or
 	// to sleep (the installer's run time) before it moves.
 	ctx, leave := h.clock.Join(ctx)
+	rec := &CommandRecord{Start: h.clock.Now(), User: "SYSTEM", Task: t.name, CommandLine: t.run}
+	h.logCommandLocked(rec)
 	go func() {
 		defer leave()
 		defer stop()
 		p := h.newProc(ctx, true)
+		p.rec = rec
 		name, rest := splitCommand(t.run)
 		nul := &stream{kind: streamNul}
 		code := p.runProgram(name, rest, nul, nul)
 		h.mu.Lock()
+		rec.End, rec.ExitCode = h.clock.Now(), code
 		if ctx.Err() == nil {
 			t.running = false
 			t.lastResult = code
@@ -306,19 +365,28 @@ func (h *Host) startTaskLocked(t *task) {
 
 func (h *Host) schtasksQueryLocked(fo string, verbose, noHeader bool) string {
 	var sb strings.Builder
+	// Status: "Running", "Could not start", and in /v lists "Not yet run" for a task that
+	// never ran (cc772785's example, docs/facts.md §5.5); blank otherwise [I].
 	status := func(t *task) string {
 		switch {
 		case t.running:
 			return "Running"
 		case t.couldNot && t.ranOnce:
 			return "Could not start"
+		case verbose && !t.ranOnce:
+			return "Not yet run"
 		}
 		return ""
 	}
-	// times as "HH:MM:SS, M/D/YYYY" [I]
+	// Times as 2003's schtasks writes them: the locale's time, a space before the comma, the
+	// locale's short date ("2:42:00 PM , 2/4/2001" on an English host; Microsoft's example in
+	// cc772785 shows "14:42:00 PM , 2/4/2001", docs/facts.md §5.5 [P]).
 	stamp := func(t time.Time) string {
 		t = t.In(h.zone())
-		return fmt.Sprintf("%s, %d/%d/%d", t.Format("15:04:05"), t.Month(), t.Day(), t.Year())
+		if h.spec.Language == "0C0A" {
+			return t.Format("15:04:05 , 02/01/2006")
+		}
+		return t.Format("3:04:05 PM , 1/2/2006")
 	}
 	next := func(t *task) string {
 		if t.timer != nil {

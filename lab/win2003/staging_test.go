@@ -21,7 +21,8 @@ func TestStagingChunkedAndRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name, size, sum := win2003.InstallerImage("x86", "0409")
+	img := win2003.NewInstallerImage("x86", "0409", 0)
+	name, size, sum := img.Name, img.Size, img.SHA256
 	b64 := b64Lines("x86", "0409")
 	exec(t, h, `mkdir C:\stage`, nil)
 	for i, chunk := 0, 100*1024; i < len(b64); i += chunk {
@@ -48,7 +49,7 @@ func TestStagingChunkedAndRaw(t *testing.T) {
 		t.Errorf("size on host: %q", out)
 	}
 	// raw binary through findstr
-	raw, _ := io.ReadAll(win2003.InstallerBytes("x86", "0409"))
+	raw, _ := io.ReadAll(img.Open())
 	if _, e, rc := exec(t, h, `findstr "^" > C:\stage\raw.exe`, raw); rc != 0 {
 		t.Fatal(e)
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"hash"
 	"strings"
 	"time"
 )
@@ -50,6 +49,13 @@ func (h *Host) build() {
 	s := &h.spec
 	h.reg = newRegistry()
 	h.fs = newFileSystem()
+	h.fs.capacity = s.FreeDisk
+	h.fs.loadImages = func() []InstallerImage {
+		if h.opts.Installers != nil {
+			return h.opts.Installers
+		}
+		return NewInstallerImages(h.opts.InstallerSize)
+	}
 	sr := s.SystemRoot
 	drive := sr[:2]
 	installed := DefaultStart.Add(-400 * 24 * time.Hour)
@@ -149,6 +155,7 @@ func (h *Host) build() {
 	h.reg.set(cp, "ACP", "REG_SZ", fmt.Sprint(h.loc().ansiCP))
 	h.reg.set(cp, "OEMCP", "REG_SZ", fmt.Sprint(h.loc().oemCP))
 	h.reg.ensure(`HKLM\SYSTEM\CurrentControlSet\Control\Session Manager`)
+	h.setInternationalLocked()
 	if s.IIS {
 		is := `HKLM\SOFTWARE\Microsoft\InetStp`
 		h.reg.set(is, "MajorVersion", "REG_DWORD", "6")
@@ -190,13 +197,56 @@ func (h *Host) build() {
 	if s.IIS {
 		h.services = append(h.services,
 			&service{name: "IISADMIN", display: l.text("iisadmindisplay"), auto: true},
-			&service{name: "W3SVC", display: l.text("w3svcdisplay"), auto: true, shareProcess: true, w3svc: true})
+			&service{name: "W3SVC", display: l.text("w3svcdisplay"), auto: true, shareProcess: true, w3svc: true, dependsOn: "IISADMIN"},
+			// IIS 6's HTTP SSL service, the other dependant KB969864's transcript lists (docs/facts.md §4.3)
+			&service{name: "HTTPFilter", display: l.text("httpssldisplay"), auto: true, shareProcess: true, dependsOn: "IISADMIN"})
 		for _, name := range s.Pools {
 			h.pools = append(h.pools, &pool{name: name, autoStart: true, rapidFail: true, maxCrashes: 5, interval: 5 * time.Minute, state: 4})
 		}
-		h.sites = append(h.sites, &site{id: 1, comment: "Default Web Site", pool: s.Pools[0], bindings: ":80:"})
+		h.sites = append(h.sites, &site{id: 1, comment: "Default Web Site", pool: s.Pools[0], bindings: []binding{{port: 80}}})
 		for i, name := range s.Pools[1:] {
-			h.sites = append(h.sites, &site{id: i + 2, comment: name, pool: name, bindings: fmt.Sprintf(":%d:", 8080+i)})
+			h.sites = append(h.sites, &site{id: i + 2, comment: name, pool: name, bindings: []binding{siteBinding(name)}})
+		}
+	}
+}
+
+// siteBinding is where the lab binds the site of an extra pool: WSUS's own port 8530 for its
+// pool, else port 80 with a host header named after the pool (AppPool_Intranet: intranet).
+func siteBinding(pool string) binding {
+	name := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(pool, "AppPool_"), "Pool"))
+	if name == "wsus" {
+		return binding{port: 8530}
+	}
+	return binding{port: 80, host: name}
+}
+
+// setPendingRenamesLocked writes PendingFileRenameOperations for the pending replacements: pairs
+// of the new file and the file it replaces ("!" = replace an existing file), REG_MULTI_SZ.
+func (h *Host) setPendingRenamesLocked() {
+	if len(h.pending) == 0 {
+		return
+	}
+	var parts []string
+	for _, pf := range h.pending {
+		parts = append(parts, `\??\`+pf.path+".new", `!\??\`+pf.path)
+	}
+	h.reg.set(`HKLM\SYSTEM\CurrentControlSet\Control\Session Manager`, "PendingFileRenameOperations", "REG_MULTI_SZ", strings.Join(parts, "\x00"))
+}
+
+// setInternationalLocked writes the date and time formats of the install language under the
+// WinRM user's HKCU and under HKU\.DEFAULT (SYSTEM's): en-US M/d/yyyy with a 12-hour clock,
+// es-ES dd/MM/yyyy with a 24-hour one (iDate 0 = month first, 1 = day first, 2 = year first;
+// docs/facts.md §5.5).
+func (h *Host) setInternationalLocked() {
+	vals := [][2]string{{"iDate", "0"}, {"sDate", "/"}, {"sShortDate", "M/d/yyyy"}, {"iTime", "0"},
+		{"sTime", ":"}, {"sTimeFormat", "h:mm:ss tt"}, {"s1159", "AM"}, {"s2359", "PM"}, {"sLanguage", "ENU"}, {"Locale", "00000409"}}
+	if h.spec.Language == "0C0A" {
+		vals = [][2]string{{"iDate", "1"}, {"sDate", "/"}, {"sShortDate", "dd/MM/yyyy"}, {"iTime", "1"},
+			{"sTime", ":"}, {"sTimeFormat", "H:mm:ss"}, {"s1159", ""}, {"s2359", ""}, {"sLanguage", "ESN"}, {"Locale", "00000C0A"}}
+	}
+	for _, root := range []string{`HKCU`, `HKU\.DEFAULT`} {
+		for _, v := range vals {
+			h.reg.set(root+`\Control Panel\International`, v[0], "REG_SZ", v[1])
 		}
 	}
 }
@@ -227,22 +277,4 @@ func (h *Host) fileInUseLocked(path string) bool {
 		}
 	}
 	return false
-}
-
-func cloneSHA(src hash.Hash) hash.Hash {
-	type marshaler interface {
-		MarshalBinary() ([]byte, error)
-	}
-	type unmarshaler interface {
-		UnmarshalBinary([]byte) error
-	}
-	c := sha256.New()
-	if m, ok := src.(marshaler); ok {
-		if b, err := m.MarshalBinary(); err == nil {
-			if u, ok := c.(unmarshaler); ok {
-				_ = u.UnmarshalBinary(b)
-			}
-		}
-	}
-	return c
 }

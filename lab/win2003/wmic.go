@@ -11,14 +11,6 @@ import (
 // wmic: aliases os, datafile, logicaldisk, ntevent, qfe, service, process and the classes of
 // root\MicrosoftIISv2; get (list, table, csv formats), call Start/Stop/Recycle, where clauses.
 
-// WmicLineEnd ends every line wmic prints. docs/facts.md §5.3 [NC]: "\r\r\n" (a CRLF written through a
-// text-mode stream) is what scripts report; parsers accept either.
-var WmicLineEnd = "\r\r\n"
-
-// WmicPipeUsesOEM makes wmic write to a pipe in the OEM code page instead of the ANSI one.
-// Unconfirmed: no source shows which code page wmic uses on a pipe; ANSI is the default.
-var WmicPipeUsesOEM = false
-
 // FormatInsertionStrings renders a string array as wmic prints it, e.g.
 // {"DefaultAppPool","1234","ffffffff"}. Unconfirmed (docs/facts.md §3.3, §5.3).
 func FormatInsertionStrings(a []string) string {
@@ -118,6 +110,9 @@ func progWmic(p *proc, _ string, args []string, _ string, out, errw *stream) int
 	h.wmicInstalled = true
 	h.mu.Unlock()
 	w := &wmicWriter{p: p, out: out, errw: errw, banner: first}
+	// wmic reads a stdin that is not a console and waits until it ends (docs/facts.md §5.3,
+	// wmic-stdin): after its output, which flush writes first.
+	defer p.drainStdin()
 	defer w.flush()
 	if i >= len(args) {
 		w.errText("wmic:root\\cli>") // the interactive prompt; interactive mode is not modelled
@@ -236,9 +231,10 @@ func progWmic(p *proc, _ string, args []string, _ string, out, errw *stream) int
 		}
 		// wmic prints properties in alphabetical order, not in the order asked for [I].
 		sort.SliceStable(names, func(a, b int) bool { return strings.ToLower(names[a]) < strings.ToLower(names[b]) })
-		w.text(renderWmic(format, names, objs, h.spec.ComputerName))
+		w.text(renderWmic(format, names, objs, h.spec.ComputerName, h.quirks.WmicLineEnd))
 		return 0
 	case "call":
+		p.wrote()
 		if len(verbArgs) == 0 {
 			w.errText("Invalid method call.\r\n") // [NC]
 			return 44135
@@ -249,12 +245,13 @@ func progWmic(p *proc, _ string, args []string, _ string, out, errw *stream) int
 			return 0
 		}
 		for _, o := range objs {
-			w.text(fmt.Sprintf("Executing (\\\\%s\\%s:%s.%s)->%s()%s", h.spec.ComputerName, strings.ToUpper(namespace[:4])+namespace[4:], o.class, o.key, method, WmicLineEnd))
+			w.text(fmt.Sprintf("Executing (\\\\%s\\%s:%s.%s)->%s()%s", h.spec.ComputerName, strings.ToUpper(namespace[:4])+namespace[4:], o.class, o.key, method, h.quirks.WmicLineEnd))
 			if werr := h.wmiCall(o, method); werr != nil {
 				w.wmiErr(werr)
 				return wmicExitCode(werr.code)
 			}
-			w.text("Method execution successful." + WmicLineEnd + "Out Parameters:" + WmicLineEnd + "instance of __PARAMETERS" + WmicLineEnd + "{" + WmicLineEnd + "};" + WmicLineEnd + WmicLineEnd)
+			le := h.quirks.WmicLineEnd
+			w.text("Method execution successful." + le + "Out Parameters:" + le + "instance of __PARAMETERS" + le + "{" + le + "};" + le + le)
 		}
 		return 0
 	}
@@ -262,9 +259,9 @@ func progWmic(p *proc, _ string, args []string, _ string, out, errw *stream) int
 	return 44135
 }
 
-func renderWmic(format string, names []string, objs []*wmiObj, node string) string {
+func renderWmic(format string, names []string, objs []*wmiObj, node, le string) string {
 	var sb strings.Builder
-	le := WmicLineEnd
+
 	switch format {
 	case "list", "value", "list:full", "textvaluelist":
 		for _, o := range objs {
@@ -350,7 +347,7 @@ func (w *wmicWriter) flush() {
 		return
 	}
 	cm := l.ansi
-	if WmicPipeUsesOEM {
+	if w.p.h.quirks.WmicPipeUsesOEM {
 		cm = l.oem
 	}
 	if w.banner {
@@ -484,21 +481,25 @@ func (h *Host) datafileObjsLocked() []*wmiObj {
 			fileName, ext = base[:j], base[j+1:]
 		}
 		mt := WMIDateTime(f.mtime.In(loc))
+		version := f.version
+		if f.c != nil && h.fs.image(f) != nil {
+			version = h.quirks.InstallerVersion // an installer's version resource
+		}
 		out = append(out, &wmiObj{class: "CIM_DataFile", key: fmt.Sprintf("Name=%q", name), props: []wmiProp{
 			{"Archive", "TRUE"}, {"Caption", name}, {"Compressed", "FALSE"}, {"CreationDate", mt},
 			{"CSName", h.spec.ComputerName}, {"Description", name}, {"Drive", name[:2]}, {"Encrypted", "FALSE"},
 			{"Extension", ext}, {"FileName", fileName}, {"FileSize", strconv.FormatInt(f.size, 10)},
 			{"FileType", fileType(ext)}, {"FSName", "NTFS"}, {"Hidden", "FALSE"}, {"InstallDate", mt},
-			{"LastAccessed", mt}, {"LastModified", mt}, {"Manufacturer", manufacturer(f)}, {"Name", name},
-			{"Path", dir}, {"Readable", "TRUE"}, {"Status", "OK"}, {"System", "FALSE"}, {"Version", f.version},
+			{"LastAccessed", mt}, {"LastModified", mt}, {"Manufacturer", manufacturer(version)}, {"Name", name},
+			{"Path", dir}, {"Readable", "TRUE"}, {"Status", "OK"}, {"System", "FALSE"}, {"Version", version},
 			{"Writeable", "TRUE"},
 		}})
 	}
 	return out
 }
 
-func manufacturer(f *file) string {
-	if f.version != "" {
+func manufacturer(version string) string {
+	if version != "" {
 		return "Microsoft Corporation"
 	}
 	return ""
@@ -518,17 +519,6 @@ func fileType(ext string) string {
 	return strings.ToUpper(ext) + " File"
 }
 
-// usedBytesLocked is the space taken by files written on the host.
-func (h *Host) usedBytesLocked() int64 {
-	var n int64
-	for _, f := range h.fs.files {
-		if f.data != nil || f.big != nil {
-			n += f.size
-		}
-	}
-	return n
-}
-
 // FreeSpace reports the system drive's free bytes.
 func (h *Host) FreeSpace() int64 {
 	h.mu.Lock()
@@ -536,13 +526,7 @@ func (h *Host) FreeSpace() int64 {
 	return h.freeLocked()
 }
 
-func (h *Host) freeLocked() int64 {
-	free := h.spec.FreeDisk - h.usedBytesLocked()
-	if free < 0 {
-		free = 0
-	}
-	return free
-}
+func (h *Host) freeLocked() int64 { return h.fs.free() }
 
 func (h *Host) diskObjsLocked() []*wmiObj {
 	sys := strings.ToUpper(h.spec.SystemRoot[:2])
@@ -652,13 +636,32 @@ func (h *Host) iisInstancesLocked(class string) ([]*wmiObj, *wmiError) {
 		for _, s := range h.sites {
 			n := fmt.Sprintf("W3SVC/%d", s.id)
 			out = append(out, &wmiObj{class: "IIsWebServerSetting", key: fmt.Sprintf("Name=%q", n), site: s, props: []wmiProp{
-				{"AppPoolId", s.pool}, {"Name", n}, {"ServerAutoStart", "TRUE"}, {"ServerBindings", FormatInsertionStrings([]string{s.bindings})},
+				{"AppPoolId", s.pool}, {"Name", n}, {"ServerAutoStart", "TRUE"}, {"ServerBindings", h.serverBindings(s)},
 				{"ServerComment", s.comment}, {"ServerState", strconv.Itoa(s.state)}}})
 		}
 	default:
 		return nil, errInvalidClass
 	}
 	return out, nil
+}
+
+// serverBindings renders IIsWebServerSetting.ServerBindings as Quirks.WmicServerBindings says:
+// the ServerBinding embedded instances in MOF text, or the metabase strings.
+func (h *Host) serverBindings(s *site) string {
+	if h.quirks.WmicServerBindings == "strings" {
+		var strs []string
+		for _, b := range s.bindings {
+			strs = append(strs, b.String())
+		}
+		return FormatInsertionStrings(strs)
+	}
+	le := h.quirks.WmicLineEnd
+	var objs []string
+	for _, b := range s.bindings {
+		objs = append(objs, "instance of ServerBinding"+le+"{"+le+
+			"\tHostname = \""+b.host+"\";"+le+"\tIP = \""+b.ip+"\";"+le+"\tPort = \""+strconv.Itoa(b.port)+"\";"+le+"};")
+	}
+	return "{" + strings.Join(objs, ","+le) + "}"
 }
 
 // wmiCall runs a method on an IIS object.

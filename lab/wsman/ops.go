@@ -1,10 +1,12 @@
 package wsman
 
 import (
+	"context"
 	"encoding/base64"
 	"net"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // dispatch runs one parsed WS-Man operation for an authenticated user and returns the HTTP
@@ -23,6 +25,14 @@ func (s *Server) dispatch(r *http.Request, user string, body []byte) (int, []byt
 	}
 	if req.resourceURI != resourceCmd {
 		return s.faultReply(r, req.messageID, faultActionNotSupported(req.resourceURI))
+	}
+	if req.timeout > s.maxTimeout() {
+		return s.faultReply(r, req.messageID, faultTimeoutTooLong(req.timeout, s.maxTimeout()))
+	}
+	s.sweepIdle()
+	if sh := s.shell(req.shellID); sh != nil {
+		sh.begin()
+		defer func() { sh.end(s.now()) }()
 	}
 	// MaxConcurrentOperationsPerUser counts requests in progress (an approximation of Windows' operations).
 	key := strings.ToLower(user)
@@ -57,7 +67,7 @@ func (s *Server) dispatch(r *http.Request, user string, body []byte) (int, []byt
 	case actionSend:
 		s.c.sends.Add(1)
 		action = nsShell + "/SendResponse"
-		reply, f = s.send(req)
+		reply, f = s.send(r.Context(), req)
 	case actionReceive:
 		n := s.c.receives.Add(1)
 		action = nsShell + "/ReceiveResponse"
@@ -88,7 +98,8 @@ func (s *Server) create(r *http.Request, key, user string) (string, *fault) {
 	if h, _, err := net.SplitHostPort(ip); err == nil {
 		ip = h
 	}
-	sh := &shell{id: newUUID(), owner: user, clientIP: ip, commands: map[string]*command{}}
+	sh := &shell{id: newUUID(), owner: user, clientIP: ip, commands: map[string]*command{}, lastActive: s.now(),
+		job: &Job{user: user, maxProcs: s.maxProcesses(), maxMemMB: s.maxMemoryMB()}}
 	s.mu.Lock()
 	n := 0
 	for _, o := range s.shells {
@@ -106,7 +117,44 @@ func (s *Server) create(r *http.Request, key, user string) (string, *fault) {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return renderShell(sh, scheme+"://"+r.Host+"/wsman"), nil
+	return renderShell(sh, scheme+"://"+r.Host+"/wsman", s.idleTimeout()), nil
+}
+
+// begin and end bracket a request naming the shell: a shell is idle only while no request
+// names it (a Receive waiting for output is activity).
+func (sh *shell) begin() {
+	sh.mu.Lock()
+	sh.busy++
+	sh.mu.Unlock()
+}
+
+func (sh *shell) end(now time.Time) {
+	sh.mu.Lock()
+	sh.busy--
+	sh.lastActive = now
+	sh.mu.Unlock()
+}
+
+// sweepIdle deletes the shells no request has named for IdleTimeout, killing their processes,
+// as the service does when a shell's idle timer ends.
+func (s *Server) sweepIdle() {
+	now, limit := s.now(), s.idleTimeout()
+	var idle []*shell
+	s.mu.Lock()
+	for id, sh := range s.shells {
+		sh.mu.Lock()
+		expired := sh.busy == 0 && now.Sub(sh.lastActive) > limit
+		sh.mu.Unlock()
+		if expired {
+			idle = append(idle, sh)
+			delete(s.shells, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, sh := range idle {
+		s.logf("wsman: shell %s idle for more than %s: deleted", sh.id, limit)
+		sh.close()
+	}
 }
 
 func (s *Server) shell(id string) *shell {
@@ -173,14 +221,19 @@ func (s *Server) command(req *request) (string, *fault) {
 		sh.mu.Unlock()
 		return "", faultShellNotFound(req.shellID)
 	}
-	c := startCommand(s.host(), line)
+	c := startCommand(s.host(), line, sh.job)
 	sh.commands[c.id] = c
 	sh.mu.Unlock()
 	return `<rsp:CommandResponse><rsp:CommandId>` + c.id + `</rsp:CommandId></rsp:CommandResponse>`, nil
 }
 
-// send feeds base64 stdin to the process; End="true" closes stdin (§1.2, §1.6).
-func (s *Server) send(req *request) (string, *fault) {
+// stdinPipe is how much of a command's stdin may wait for the process to read it before a Send
+// is answered, like the pipe between the service and the process.
+const stdinPipe = 64 << 10
+
+// send feeds base64 stdin to the process; End="true" closes stdin (§1.2, §1.6). It is answered
+// once the process has taken the data in (up to stdinPipe bytes may still wait).
+func (s *Server) send(ctx context.Context, req *request) (string, *fault) {
 	if req.body == nil || req.body.local != "Send" {
 		return "", faultSchema()
 	}
@@ -200,6 +253,7 @@ func (s *Server) send(req *request) (string, *fault) {
 		if st.attr("End") == "true" {
 			c.stdin.Close()
 		}
+		c.stdin.waitBelow(ctx, stdinPipe, c.finished)
 	}
 	return `<rsp:SendResponse/>`, nil // testdata/soap/pywinrm_send_response.xml
 }

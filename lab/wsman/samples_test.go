@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/masterzen/winrm"
 )
@@ -116,7 +117,7 @@ func TestSamplesThroughMasterzenParsers(t *testing.T) {
 func TestOwnRepliesMatchSamples(t *testing.T) {
 	rel := "uuid:D00059E8-57D6-4035-AD8D-3EDC495DA163"
 	sh := &shell{id: newUUID(), owner: "Administrator", clientIP: "127.0.0.1"}
-	create := string(envelope(envelopeOpen, nsTransfer+"/CreateResponse", rel, "", renderShell(sh, "http://127.0.0.1:5985/wsman")))
+	create := string(envelope(envelopeOpen, nsTransfer+"/CreateResponse", rel, "", renderShell(sh, "http://127.0.0.1:5985/wsman", 15*time.Minute)))
 	sameShape(t, "masterzen_create_shell_response", create)
 	if id, err := winrm.ParseOpenShellResponse(create); err != nil || id != sh.id {
 		t.Errorf("create: %q %v", id, err)

@@ -48,6 +48,23 @@ type Server struct {
 	// MaxShellsPerUser (0 = 5, WinRM 2.0) and MaxConcurrentOperationsPerUser (0 = 15, in-flight requests).
 	MaxShellsPerUser               int
 	MaxConcurrentOperationsPerUser int
+	// MaxProcessesPerShell (0 = 15) and MaxMemoryPerShellMB (0 = 150) bound what a shell's
+	// commands run, counted by the Job each command's context carries (JobOf): WinRM 2.0's
+	// defaults (docs/facts.md §6.2, winrm-config-capture).
+	MaxProcessesPerShell int
+	MaxMemoryPerShellMB  int
+	// IdleTimeout is how long a shell lives without a request naming it (0 = 15 minutes: the
+	// 900000 ms of the WinRM 2.0-era WindowsRemoteShell.adml, docs/facts.md §6.2 [P]; a 2008-era
+	// capture shows 180000, so it stays configurable). The Create reply reports it in
+	// rsp:IdleTimeOut. An idle shell is deleted, its processes killed, when the server next
+	// handles a request.
+	IdleTimeout time.Duration
+	// MaxTimeout is MaxTimeoutms (0 = 60 s, MS-WSMV ConfigType and winrm-config-capture,
+	// docs/facts.md §6.2): a request whose OperationTimeout is longer is refused with a fault.
+	MaxTimeout time.Duration
+	// Clock gives the time shells idle by (nil = the real clock): a lab on simulated time
+	// passes its own.
+	Clock interface{ Now() time.Time }
 	// ReceiveTimeout maps the request's OperationTimeout to how long a Receive long-polls before the
 	// TimedOut fault. nil = the requested time minus a margin (1 s, or 10% when shorter), so the fault
 	// beats the client's own timer (docs/winrm-protocol.md §1.4).
@@ -138,6 +155,29 @@ func (s *Server) domain() string     { return or(s.Domain, s.hostname()) }
 func (s *Server) maxEnvelope() int   { return orInt(s.MaxEnvelopeSizeKB, 150) * 1024 }
 func (s *Server) maxShells() int     { return orInt(s.MaxShellsPerUser, 5) }
 func (s *Server) maxOperations() int { return orInt(s.MaxConcurrentOperationsPerUser, 15) }
+func (s *Server) maxProcesses() int  { return orInt(s.MaxProcessesPerShell, 15) }
+func (s *Server) maxMemoryMB() int   { return orInt(s.MaxMemoryPerShellMB, 150) }
+
+func (s *Server) idleTimeout() time.Duration {
+	if s.IdleTimeout > 0 {
+		return s.IdleTimeout
+	}
+	return 15 * time.Minute
+}
+
+func (s *Server) maxTimeout() time.Duration {
+	if s.MaxTimeout > 0 {
+		return s.MaxTimeout
+	}
+	return time.Minute
+}
+
+func (s *Server) now() time.Time {
+	if s.Clock != nil {
+		return s.Clock.Now()
+	}
+	return time.Now()
+}
 func (s *Server) host() Host {
 	if s.Host != nil {
 		return s.Host

@@ -13,10 +13,13 @@ import (
 // shell is one WinRS cmd shell (the Create resource).
 type shell struct {
 	id, owner, clientIP string
+	job                 *Job
 
-	mu       sync.Mutex
-	commands map[string]*command
-	closed   bool
+	mu         sync.Mutex
+	commands   map[string]*command
+	closed     bool
+	busy       int       // requests naming the shell in progress
+	lastActive time.Time // when the last request naming the shell ended (or it was created)
 }
 
 // command is one process started by a Command request.
@@ -81,6 +84,9 @@ func (q *queue) take(max int) []byte {
 	if len(q.buf) == 0 {
 		q.buf = nil
 	}
+	if n > 0 {
+		q.changedLocked() // wakes a Send waiting for room (waitBelow)
+	}
 	return out
 }
 
@@ -115,9 +121,30 @@ func (r *queueReader) Read(p []byte) (int, error) {
 	}
 }
 
-// start runs cmdline on host in its own goroutine.
-func startCommand(host Host, cmdline string) *command {
-	ctx, cancel := context.WithCancel(context.Background())
+// waitBelow blocks while the queue holds more than n bytes, until done or ctx ends: a process
+// reads its stdin from a pipe of bounded size, so a Send returns as the process takes its input
+// in, not before.
+func (q *queue) waitBelow(ctx context.Context, n int, done <-chan struct{}) {
+	for {
+		q.mu.Lock()
+		size, closed, changed := len(q.buf), q.closed, q.notify
+		q.mu.Unlock()
+		if size <= n || closed {
+			return
+		}
+		select {
+		case <-changed:
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// startCommand runs cmdline on host in its own goroutine, in the shell's job.
+func startCommand(host Host, cmdline string, job *Job) *command {
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), jobKey{}, job))
 	c := &command{id: newUUID(), cancel: cancel, stdin: newQueue(), stdout: newQueue(), stderr: newQueue(),
 		finished: make(chan struct{})}
 	go func() {
@@ -214,12 +241,18 @@ func renderReceive(cmdID string, r *receiveResult) string {
 	return b.String()
 }
 
-// renderShell builds the CreateResponse body (testdata/soap/masterzen_create_shell_response.xml, on one line).
-func renderShell(s *shell, address string) string {
+// isoSeconds renders d as the service writes durations: PT900.000S.
+func isoSeconds(d time.Duration) string {
+	return "PT" + strconv.FormatFloat(d.Seconds(), 'f', 3, 64) + "S"
+}
+
+// renderShell builds the CreateResponse body (testdata/soap/masterzen_create_shell_response.xml, on one line);
+// rsp:IdleTimeOut is the service's idle timeout.
+func renderShell(s *shell, address string, idle time.Duration) string {
 	return `<x:ResourceCreated><a:Address>` + esc(address) + `</a:Address><a:ReferenceParameters><w:ResourceURI>` + resourceCmd +
 		`</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">` + s.id + `</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>` +
 		`<rsp:Shell xmlns:rsp="` + nsShell + `"><rsp:ShellId>` + s.id + `</rsp:ShellId><rsp:ResourceUri>` + resourceCmd + `</rsp:ResourceUri>` +
-		`<rsp:Owner>` + esc(s.owner) + `</rsp:Owner><rsp:ClientIP>` + esc(s.clientIP) + `</rsp:ClientIP><rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut>` +
+		`<rsp:Owner>` + esc(s.owner) + `</rsp:Owner><rsp:ClientIP>` + esc(s.clientIP) + `</rsp:ClientIP><rsp:IdleTimeOut>` + isoSeconds(idle) + `</rsp:IdleTimeOut>` +
 		`<rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams>` +
 		`<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>`
 }

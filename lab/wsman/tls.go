@@ -29,9 +29,12 @@ const (
 	ProfileServer2003 = "server2003"
 )
 
-// Server2003Suites are the cipher suites of ProfileServer2003, in Schannel's 2003 preference order
-// (RC4 first). Go implements them but offers none by default, so a client must list them.
-var Server2003Suites = []uint16{tls.TLS_RSA_WITH_RC4_128_SHA, tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA}
+// Server2003Suites returns the cipher suites of ProfileServer2003, in Schannel's 2003 preference
+// order (RC4 first; docs/facts.md §7). Go implements them but offers none by default, so a client
+// must list them.
+func Server2003Suites() []uint16 {
+	return []uint16{tls.TLS_RSA_WITH_RC4_128_SHA, tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA}
+}
 
 // Cert is a listener certificate, exposed so clients can pin it.
 type Cert struct {
@@ -43,17 +46,25 @@ type Cert struct {
 
 type certKey struct{ profile, hostname string }
 
-var (
-	certMu    sync.Mutex
-	certCache = map[certKey]*Cert{}
-	keyCache  = map[string]crypto.Signer{} // one key per profile: signing is cheap, RSA keygen is not
-)
+// Certs makes the listeners' certificates: once per profile and hostname, all of a profile
+// signed with one key (signing is cheap, RSA key generation is not), so 200 hosts stay cheap.
+// Its zero value is ready; a fleet keeps one for all its hosts.
+type Certs struct {
+	mu    sync.Mutex
+	certs map[certKey]*Cert
+	keys  map[string]crypto.Signer
+}
+
+// TLSConfig returns a server *tls.Config for profile ("modern" or "server2003") with a new
+// self-signed certificate for hostname; see Certs.TLSConfig.
+func TLSConfig(profile, hostname string) (*tls.Config, *Cert, error) {
+	return new(Certs).TLSConfig(profile, hostname)
+}
 
 // TLSConfig returns a server *tls.Config for profile ("modern" or "server2003") with a self-signed
-// certificate for hostname (a DNS name or an IP). Certificates are generated once per profile and
-// hostname and cached, and all hosts of a profile share one key, so 200 hosts stay cheap.
-func TLSConfig(profile, hostname string) (*tls.Config, *Cert, error) {
-	cert, err := Certificate(profile, hostname)
+// certificate for hostname (a DNS name or an IP).
+func (cs *Certs) TLSConfig(profile, hostname string) (*tls.Config, *Cert, error) {
+	cert, err := cs.Certificate(profile, hostname)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -64,7 +75,7 @@ func TLSConfig(profile, hostname string) (*tls.Config, *Cert, error) {
 		cfg.MinVersion = tls.VersionTLS12
 	case ProfileServer2003:
 		cfg.MinVersion, cfg.MaxVersion = tls.VersionTLS10, tls.VersionTLS10
-		cfg.CipherSuites = Server2003Suites
+		cfg.CipherSuites = Server2003Suites()
 	}
 	return cfg, cert, nil
 }
@@ -88,22 +99,25 @@ func (c *Cert) ClientConfig(profile string) *tls.Config {
 	}
 	if profile == ProfileServer2003 {
 		cfg.MinVersion, cfg.MaxVersion = tls.VersionTLS10, tls.VersionTLS10
-		cfg.CipherSuites = Server2003Suites
+		cfg.CipherSuites = Server2003Suites()
 	}
 	return cfg
 }
 
-// Certificate returns the cached certificate of profile and hostname, creating it on first use.
-func Certificate(profile, hostname string) (*Cert, error) {
+// Certificate returns the certificate of profile and hostname, creating it on first use.
+func (cs *Certs) Certificate(profile, hostname string) (*Cert, error) {
 	if profile != ProfileModern && profile != ProfileServer2003 {
 		return nil, fmt.Errorf("tls profile %q: want %q or %q", profile, ProfileModern, ProfileServer2003)
 	}
-	certMu.Lock()
-	defer certMu.Unlock()
-	if c := certCache[certKey{profile, hostname}]; c != nil {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.certs == nil {
+		cs.certs, cs.keys = map[certKey]*Cert{}, map[string]crypto.Signer{}
+	}
+	if c := cs.certs[certKey{profile, hostname}]; c != nil {
 		return c, nil
 	}
-	key := keyCache[profile]
+	key := cs.keys[profile]
 	if key == nil {
 		var err error
 		if profile == ProfileServer2003 {
@@ -114,7 +128,7 @@ func Certificate(profile, hostname string) (*Cert, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tls profile %s: generate key: %w", profile, err)
 		}
-		keyCache[profile] = key
+		cs.keys[profile] = key
 	}
 	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
 	now := time.Now()
@@ -142,6 +156,6 @@ func Certificate(profile, hostname string) (*Cert, error) {
 	c := &Cert{DER: der, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		Fingerprint: hex.EncodeToString(sum[:]),
 		tlsCert:     tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
-	certCache[certKey{profile, hostname}] = c
+	cs.certs[certKey{profile, hostname}] = c
 	return c, nil
 }
