@@ -166,16 +166,18 @@ func cscriptCmd(script string, args ...string) string {
 	return fmt.Sprintf(`cscript //nologo //B "%s" %s`, script, strings.Join(q, " "))
 }
 
-// hexRe finds a hash in a program's output: 64 (SHA-256) or 40 (SHA-1) hex digits, possibly
-// in spaced pairs as certutil prints them.
-var hexRe = regexp.MustCompile(`(?i)\b(?:[0-9a-f]{2} ?){20,32}\b`)
+// hashLineRe is a line that is only a hash: 64 (SHA-256) or 40 (SHA-1) hex digits, possibly in
+// spaced pairs as certutil prints them.
+var hashLineRe = regexp.MustCompile(`(?i)^(?:[0-9a-f]{2} ?){20}(?:(?:[0-9a-f]{2} ?){12})?$`)
 
-// parseHash returns the first SHA-256 or SHA-1 in out, lower case without spaces.
+// parseHash returns the first line of out that is a SHA-256 or SHA-1, lower case without
+// spaces; never a hash inside a line, such as the file name of certutil's "SHA1 hash of file
+// W\<sha256>.part:" header.
 func parseHash(out []byte) string {
-	for _, m := range hexRe.FindAllString(string(out), -1) {
-		h := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(m), " ", ""))
-		if len(h) == 64 || len(h) == 40 {
-			return h
+	for _, line := range strings.Split(string(out), "\n") {
+		line = strings.TrimSpace(line)
+		if hashLineRe.MatchString(line) {
+			return strings.ToLower(strings.ReplaceAll(line, " ", ""))
 		}
 	}
 	return ""
@@ -269,11 +271,13 @@ func taskRunning(out []byte, name string) bool {
 }
 
 // taskBatch is the batch file a task runs: it marks its start with the run id, runs body, and
-// records the exit code of body's last command. Lines end CRLF.
+// records the exit code of body's last command. The redirections come first: in
+// "echo exit=0>>file" cmd would take the 0 for the handle to redirect and never write it.
+// Lines end CRLF.
 func taskBatch(marker, runID string, body []string) string {
-	lines := []string{"@echo off", fmt.Sprintf(`echo run=%s started>"%s"`, runID, marker)}
+	lines := []string{"@echo off", fmt.Sprintf(`>"%s" echo run=%s started`, marker, runID)}
 	lines = append(lines, body...)
-	lines = append(lines, fmt.Sprintf(`echo exit=%%ERRORLEVEL%%>>"%s"`, marker))
+	lines = append(lines, fmt.Sprintf(`>>"%s" echo exit=%%ERRORLEVEL%%`, marker))
 	return strings.Join(lines, "\r\n") + "\r\n"
 }
 

@@ -40,8 +40,8 @@ func TestSchtasksDate(t *testing.T) {
 
 func TestTaskMarkerAndQuery(t *testing.T) {
 	batch := taskBatch(`C:\iisremedy\install.marker`, "R1 plan=abc", []string{`"C:\iisremedy\x.exe" /quiet /norestart`})
-	if !strings.HasPrefix(batch, "@echo off\r\necho run=R1 plan=abc started>\"C:\\iisremedy\\install.marker\"\r\n") ||
-		!strings.HasSuffix(batch, "echo exit=%ERRORLEVEL%>>\"C:\\iisremedy\\install.marker\"\r\n") {
+	if !strings.HasPrefix(batch, "@echo off\r\n>\"C:\\iisremedy\\install.marker\" echo run=R1 plan=abc started\r\n") ||
+		!strings.HasSuffix(batch, ">>\"C:\\iisremedy\\install.marker\" echo exit=%ERRORLEVEL%\r\n") {
 		t.Errorf("batch:\n%s", batch)
 	}
 	m := parseMarker([]byte("run=R1 plan=abc started\r\nexit=3010\r\n"))
@@ -62,6 +62,8 @@ func TestParseHash(t *testing.T) {
 	for in, want := range map[string]string{
 		strings.ToUpper(sha) + "\r\n": sha,
 		"SHA-1 hash of file C:\\x.part:\r\n5a 11 22 33 44 55 66 77 88 99 aa bb cc dd ee ff 00 11 22 33\r\nCertUtil: -hashfile command completed successfully.\r\n": "5a112233445566778899aabbccddeeff00112233",
+		// The staged file's own name is a SHA-256: never taken for the hash.
+		"SHA1 hash of file C:\\iisremedy\\" + sha + ".part:\r\n5a 11 22 33 44 55 66 77 88 99 aa bb cc dd ee ff 00 11 22 33\r\n": "5a112233445566778899aabbccddeeff00112233",
 		"CertUtil: Unknown arg: -hashfile\r\n": "",
 	} {
 		if got := parseHash([]byte(in)); got != want {

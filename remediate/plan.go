@@ -275,7 +275,7 @@ func (ph *PlanHost) plan(f *checks.Facts, pb *playbooks.Playbook, opts Options, 
 			stage = []string{psPullCmd("http://<runner>/<token>/"+inst.Package.File, part)}
 		} else {
 			stage = []string{writeFileCmd(work + `\pull.vbs`), cscriptCmd(work+`\pull.vbs`, "http://<runner>/<token>/"+inst.Package.File, work+`\`+inst.SHA256, strconv.FormatInt(inst.Size, 10), strconv.Itoa(pullChunk)),
-				fmt.Sprintf(`copy /b /y "%s\%s.p*" "%s"`, work, inst.SHA256, part)}
+				fmt.Sprintf(`copy /b /y "%s\%s.p0*" "%s"`, work, inst.SHA256, part)}
 		}
 	case StageShare:
 		stage = []string{"task as SYSTEM: " + shareCopy(opts.Share, inst.Package.File, part)}
@@ -283,7 +283,7 @@ func (ph *PlanHost) plan(f *checks.Facts, pb *playbooks.Playbook, opts Options, 
 		if ps {
 			stage = []string{psDecodeCmd(part, 0) + "   <base64 lines on stdin>"}
 		} else {
-			stage = []string{appendFileCmd(work+`\`+inst.SHA256+".b64") + "   <base64 lines on stdin>", certutilDecodeCmd(work+`\`+inst.SHA256+".b64", part)}
+			stage = []string{appendFileCmd(work+`\`+inst.SHA256+".b64") + "   <base64 lines on stdin>", "task as SYSTEM: " + certutilDecodeCmd(work+`\`+inst.SHA256+".b64", part)}
 		}
 	}
 	proof := "proof: SHA-256 on the host with PowerShell"

@@ -179,10 +179,16 @@ func (hr *hostRun) push(ctx context.Context, local Installer, files map[string]i
 	if hr.powershell() {
 		return nil
 	}
-	if _, err := hr.runOK(ctx, certutilDecodeCmd(b64, hr.part())); err != nil {
+	// certutil holds the whole file in memory while it decodes: inside the WinRM shell a real
+	// installer would break MaxMemoryPerShellMB (150), so a SYSTEM task decodes it.
+	code, err := hr.runTask(ctx, "decode", []string{certutilDecodeCmd(b64, hr.part())}, hr.r.Plan.Options.Timing.Stage.D())
+	if err != nil {
 		return err
 	}
-	_, err := hr.runOK(ctx, delCmd(b64))
+	if code != 0 {
+		return fail(StepStage, "certutil -decode of the staged text failed (exit code %d)", code)
+	}
+	_, err = hr.runOK(ctx, delCmd(b64))
 	return err
 }
 
@@ -304,7 +310,8 @@ func (hr *hostRun) pull(ctx context.Context, local Installer) error {
 	if hr.powershell() {
 		return nil
 	}
-	chunks := fmt.Sprintf(`%s\%s.p*`, hr.work, sha)
+	// SHA.p0*, not SHA.p*: the part file would match too.
+	chunks := fmt.Sprintf(`%s\%s.p0*`, hr.work, sha)
 	if _, err := hr.runOK(ctx, fmt.Sprintf(`copy /b /y "%s" "%s"`, chunks, hr.part())); err != nil {
 		return err
 	}
