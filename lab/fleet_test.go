@@ -57,8 +57,8 @@ func TestFleetAddressesInventoryManifest(t *testing.T) {
 	if !seen["127.0.10.1"] || !seen["127.0.11.1"] {
 		t.Errorf("addresses do not start at 127.0.10.1 and carry over to 127.0.11.x: %v", lines[:2])
 	}
-	if len(scenarios) != len(win2003.Scenarios()) {
-		t.Errorf("mix of 300 hosts has %d scenarios, want all %d", len(scenarios), len(win2003.Scenarios()))
+	if len(scenarios) != len(win2003.MixScenarios()) {
+		t.Errorf("mix of 300 hosts has %d scenarios, want all %d", len(scenarios), len(win2003.MixScenarios()))
 	}
 
 	// The same seed gives the same fleet.

@@ -80,9 +80,9 @@ type Engine struct {
 	// ProbeTimeout bounds one host's probe: connecting, running the probe command and every
 	// attempt after a dropped connection (0 = DefaultProbeTimeout). It is measured on Clock.
 	ProbeTimeout time.Duration
-	// ProbeRetry is the policy for probing again after the connection failed on the way
-	// (zero = 5 attempts from 250 ms, with jitter).
-	ProbeRetry remote.Backoff
+	// Retry is the policy for running a probe, or a remote command that is safe to repeat,
+	// again after the connection failed on the way (zero = 5 attempts from 250 ms, with jitter).
+	Retry remote.Backoff
 	// Events, when set, hears every step of every host; calls are serialised.
 	Events func(HostStep)
 	// HostDone, when set, hears each host's result of a remediation as soon as it is known;
@@ -98,7 +98,7 @@ type Engine struct {
 	Transfer func(host string, sent, total int64)
 	// HTTP is the client of the warm-up requests (nil = direct, no redirects followed).
 	HTTP *http.Client
-	// Logger receives the probes that are tried again (nil = none).
+	// Logger receives the probes and commands that are tried again (nil = none).
 	Logger *slog.Logger
 
 	mu sync.Mutex // serialises Events
@@ -241,13 +241,9 @@ func (e *Engine) probe(ctx context.Context, h Host) (HostFinding, Session) {
 	}
 	pctx, cancel := withTimeout(ctx, e.clock(), timeout, errProbeTimeout)
 	defer cancel()
-	policy := e.ProbeRetry
-	if policy.Attempts == 0 {
-		policy = remote.Backoff{Attempts: 5, Initial: 250 * time.Millisecond, Max: 10 * time.Second, Jitter: 0.3}
-	}
 	var hf HostFinding
 	var session Session
-	err := policy.Retry(pctx, e.clock().Sleep, func(int) error {
+	err := e.retry().Retry(pctx, e.clock().Sleep, func(int) error {
 		hf, session = e.probeOnce(pctx, h)
 		return hf.Err
 	}, worthRetrying, func(attempt int, wait time.Duration, err error) {
@@ -295,6 +291,13 @@ func (e *Engine) closeSession(ctx context.Context, s Session) {
 	if err := s.Close(cctx); err != nil && e.Logger != nil {
 		e.Logger.Debug("closing the shell failed", "err", err)
 	}
+}
+
+func (e *Engine) retry() remote.Backoff {
+	if e.Retry.Attempts == 0 {
+		return remote.Backoff{Attempts: 5, Initial: 250 * time.Millisecond, Max: 10 * time.Second, Jitter: 0.3}
+	}
+	return e.Retry
 }
 
 // worthRetrying is true for failures of a connection that had reached the host (a reset, an

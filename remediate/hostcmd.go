@@ -74,7 +74,11 @@ func delCmd(paths ...string) string {
 	return "del /q " + strings.Join(q, " ")
 }
 
-func moveCmd(from, to string) string { return fmt.Sprintf(`move /y "%s" "%s"`, from, to) }
+// moveCmd moves from to to; repeated after it succeeded, it finds from gone and to present, and
+// still exits 0 (dir exits 1 when neither is there).
+func moveCmd(from, to string) string {
+	return fmt.Sprintf(`if exist "%s" (move /y "%s" "%s") else dir "%s"`, from, from, to, to)
+}
 
 // powershell runs a PowerShell 2.0 command: no profile, never a prompt, and stdin from NUL
 // unless the script reads it.
@@ -248,11 +252,13 @@ func taskDeleteCmd(name string) string {
 	return fmt.Sprintf(`schtasks /delete /tn "%s" /f`, taskName(name))
 }
 
-// taskCreateCmd schedules batch to run once as SYSTEM. Server 2003's schtasks has no switch to
-// create a task without a schedule, and documents /st as HH:MM:SS (docs/facts.md §5.5).
+// taskCreateCmd schedules batch to run once as SYSTEM. A task of the same name is deleted first,
+// so that the command is safe to repeat (what /create answers for a duplicate name is
+// unconfirmed). Server 2003's schtasks has no switch to create a task without a schedule, and
+// documents /st as HH:MM:SS (docs/facts.md §5.5).
 func taskCreateCmd(name, batch string, at time.Time, order int, sep string) string {
-	return fmt.Sprintf(`schtasks /create /tn "%s" /tr "%s" /sc once /st %s /sd %s /ru SYSTEM`,
-		taskName(name), batch, at.Format("15:04:05"), schtasksDate(at, order, sep))
+	return fmt.Sprintf(`%s >nul 2>&1 & schtasks /create /tn "%s" /tr "%s" /sc once /st %s /sd %s /ru SYSTEM`,
+		taskDeleteCmd(name), taskName(name), batch, at.Format("15:04:05"), schtasksDate(at, order, sep))
 }
 
 func taskRunCmd(name string) string { return fmt.Sprintf(`schtasks /run /tn "%s"`, taskName(name)) }

@@ -32,7 +32,7 @@ func TestSchtasksDate(t *testing.T) {
 		}
 	}
 	cmd := taskCreateCmd("install", `C:\iisremedy\install.cmd`, day, dateDMY, "/")
-	want := `schtasks /create /tn "iisremedy-install" /tr "C:\iisremedy\install.cmd" /sc once /st 09:00:00 /sd 21/06/2010 /ru SYSTEM`
+	want := `schtasks /delete /tn "iisremedy-install" /f >nul 2>&1 & schtasks /create /tn "iisremedy-install" /tr "C:\iisremedy\install.cmd" /sc once /st 09:00:00 /sd 21/06/2010 /ru SYSTEM`
 	if cmd != want {
 		t.Errorf("create:\n%s\nwant\n%s", cmd, want)
 	}

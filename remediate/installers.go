@@ -58,8 +58,12 @@ var wuName = regexp.MustCompile(`^(.*)_([0-9a-f]{40})\.exe$`)
 // checks it against the catalogue: the SHA-256 in dir's SHA256SUMS when listed there, else the
 // playbook's SHA-256, else its SHA-1. A file that matches no reference, has none, or is an SP2
 // installer the catalogue does not list is refused, naming the file and both hashes. A package
-// with no file is not an error here: a host that needs it fails its stage step.
+// with no file is not an error here: a host that needs it fails its stage step. A nil cache
+// hashes every file.
 func LoadInstallers(dir string, pb *playbooks.Playbook, cache *HashCache) (*Installers, error) {
+	if cache == nil {
+		cache = &HashCache{}
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, &InstallerError{Path: dir, Msg: fmt.Sprintf("installer directory: %v", err)}

@@ -343,14 +343,33 @@ func (hr *hostRun) drop(ctx context.Context, err error) {
 	}
 }
 
-// run runs one command on the host and records it; a non-zero exit code is not an error.
+// run runs one command that is safe to repeat, and records it; a non-zero exit code is not an
+// error. A command that failed on the connection is run again (Engine.Retry), on a new
+// connection when the old one broke: hosts on poor links drop connections and answer the odd
+// request with a 500, and a run of hours must ride that out.
 func (hr *hostRun) run(ctx context.Context, cmdline string) (remote.Result, error) {
 	return hr.runInput(ctx, cmdline, nil)
 }
 
-// runInput is run with stdin (nil = none). Stdin is given as a function so that a retry on a
-// fresh connection sends it again from the start.
+// runInput is run with stdin (nil = none). Stdin is given as a function so that a retry sends
+// it again from the start.
 func (hr *hostRun) runInput(ctx context.Context, cmdline string, stdin func() stdinReader) (remote.Result, error) {
+	var res remote.Result
+	err := hr.e.retry().Retry(ctx, hr.e.clock().Sleep, func(int) error {
+		var err error
+		res, err = hr.runOnce(ctx, cmdline, stdin)
+		return err
+	}, worthRetrying, func(attempt int, wait time.Duration, err error) {
+		if hr.e.Logger != nil {
+			hr.e.Logger.Debug("running the command again", "host", hr.h.Entry, "step", hr.step, "attempt", attempt+1, "after", wait, "err", err)
+		}
+	})
+	return res, err
+}
+
+// runOnce runs a command once: for commands that must not run twice, whose callers decide
+// what a failure on the connection means (stdin nil = none).
+func (hr *hostRun) runOnce(ctx context.Context, cmdline string, stdin func() stdinReader) (remote.Result, error) {
 	s, err := hr.session(ctx)
 	if err != nil {
 		return remote.Result{}, err

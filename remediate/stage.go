@@ -162,7 +162,8 @@ func (hr *hostRun) push(ctx context.Context, local Installer, files map[string]i
 			hr.e.emit(hr.h.Entry, StepStage, StepStarted, fmt.Sprintf("resuming at byte %d of %d", offset, local.Size))
 			hr.notes = append(hr.notes, fmt.Sprintf("The transfer resumed at byte %d of %d.", offset, local.Size))
 		}
-		res, err := hr.runInput(ctx, cmd, func() stdinReader { return hr.openLines(ctx, local.Path, offset) })
+		// Appending is not safe to repeat: a failure resumes from what the host holds.
+		res, err := hr.runOnce(ctx, cmd, func() stdinReader { return hr.openLines(ctx, local.Path, offset) })
 		if err == nil && res.ExitCode == 0 {
 			break
 		}
@@ -196,7 +197,7 @@ func (hr *hostRun) push(ctx context.Context, local Installer, files map[string]i
 // from the host's partial file on a new connection.
 func resumable(err error) bool {
 	var re *remote.Error
-	return errors.As(err, &re) && (re.Class == remote.ClassUnreachable || re.Class == remote.ClassProtocol || re.Class == remote.ClassTimeout)
+	return worthRetrying(err) || errors.As(err, &re) && (re.Class == remote.ClassUnreachable || re.Class == remote.ClassTimeout)
 }
 
 // openLines reads the local installer from offset as base64 lines, paced by the run's rate

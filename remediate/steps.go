@@ -61,14 +61,11 @@ func (hr *hostRun) runTask(ctx context.Context, name string, body []string, time
 		return 0, err
 	}
 	order, sep := parseIntl(res.Stdout)
-	if _, err := hr.run(ctx, taskDeleteCmd(name)); err != nil {
-		return 0, err
-	}
 	at := hr.hostNow().Add(2 * time.Minute).Truncate(time.Second)
 	if _, err := hr.runOK(ctx, taskCreateCmd(name, batch, at, order, sep)); err != nil {
 		return 0, err
 	}
-	if _, err := hr.runOK(ctx, taskRunCmd(name)); err != nil {
+	if err := hr.startTask(ctx, name, markerPath); err != nil {
 		return 0, err
 	}
 	code, err := hr.awaitTask(ctx, name, markerPath, timeout, marker{})
@@ -80,7 +77,38 @@ func (hr *hostRun) runTask(ctx context.Context, name string, body []string, time
 	return code, err
 }
 
-// awaitTask polls a task's marker until it records an exit code, the task is seen to have
+// startTask runs a created task now. schtasks /run is the one task command that must not be
+// repeated blindly: when its reply is lost, the task's marker and status say whether it started,
+// and it is run again only when it did not.
+func (hr *hostRun) startTask(ctx context.Context, name, markerPath string) error {
+	for attempt := 1; ; attempt++ {
+		res, err := hr.runOnce(ctx, taskRunCmd(name), nil)
+		switch {
+		case err == nil && res.ExitCode != 0:
+			return fail(hr.step, "schtasks /run exited %d: %s", res.ExitCode, outputTail(res, 300))
+		case err == nil:
+			return nil
+		case !worthRetrying(err) || attempt >= hr.e.retry().Attempts:
+			return err
+		}
+		if err := hr.sleep(ctx, hr.e.retry().Initial); err != nil {
+			return err
+		}
+		m, _, err := hr.readMarker(ctx, markerPath)
+		if err != nil {
+			return err
+		}
+		q, err := hr.run(ctx, taskQueryCmd)
+		if err != nil {
+			return err
+		}
+		if m.Started || taskRunning(q.Stdout, name) {
+			return nil
+		}
+	}
+}
+
+// awaitTask polls a task's marker, less often as time goes on, until it records an exit code, the task is seen to have
 // stopped without one, or timeout passes (on the engine's clock). Connection failures while
 // polling are tolerated until then: a busy host may not answer every poll.
 func (hr *hostRun) awaitTask(ctx context.Context, name, markerPath string, timeout time.Duration, seen marker) (int, error) {
@@ -114,6 +142,9 @@ func (hr *hostRun) awaitTask(ctx context.Context, name, markerPath string, timeo
 		if err := hr.sleep(ctx, min(poll, deadline.Sub(clock.Now()))); err != nil {
 			return 0, err
 		}
+		// A task that runs for minutes is looked at less often as it goes on: each look
+		// starts two processes on the host.
+		poll = min(poll*3/2, 4*hr.r.Plan.Options.Timing.Poll.D())
 	}
 }
 
@@ -237,11 +268,13 @@ func (hr *hostRun) reboot(ctx context.Context) error {
 		return fail(StepReboot, "the host's boot time could not be read")
 	}
 	t := hr.r.Plan.Options.Timing
+	// Repeating shutdown is safe: a restart already scheduled answers 1115, and the host
+	// restarts once either way.
 	res, err := hr.run(ctx, shutdownCmd(t.RebootDelay.D(), t.RebootReason, hr.r.ID))
 	switch {
 	case err != nil && !resumable(err):
 		return err
-	case err == nil && res.ExitCode != 0:
+	case err == nil && res.ExitCode != 0 && res.ExitCode != shutdownInProgress:
 		return fail(StepReboot, "shutdown exited %d: %s", res.ExitCode, outputTail(res, 300))
 	}
 	hr.close(ctx)
@@ -284,6 +317,10 @@ func (hr *hostRun) reboot(ctx context.Context) error {
 	}
 }
 
+// shutdownInProgress is shutdown's exit code when a shutdown is already scheduled
+// (ERROR_SHUTDOWN_IN_PROGRESS, docs/facts.md §5.6).
+const shutdownInProgress = 1115
+
 // w3svcRunning is sc's state 4 (RUNNING).
 const w3svcRunning = 4
 
@@ -299,11 +336,17 @@ func (hr *hostRun) pools(ctx context.Context) error {
 		return fail(StepPools, "W3SVC is not installed")
 	}
 	if f.W3SVC.State != w3svcRunning {
-		if _, err := hr.runOK(ctx, w3svcStartCmd); err != nil {
+		// net start answers 2 when the service is already started (a repeated start): the
+		// service's state decides.
+		res, err := hr.run(ctx, w3svcStartCmd)
+		if err != nil {
 			return err
 		}
 		if f, err = hr.pollProbe(ctx, "w3svc", "apppools"); err != nil {
 			return err
+		}
+		if f.W3SVC.State != w3svcRunning {
+			return fail(StepPools, "W3SVC did not start (net start exited %d): %s", res.ExitCode, outputTail(res, 300))
 		}
 	}
 	for _, p := range f.Pools {

@@ -86,8 +86,14 @@ var scenarios = map[string]scenario{
 		s.IIS = false
 		s.Pools = nil
 	}, notNeeded("not applicable: IIS is not installed")},
-	"x64":        {playbooks.Affected, 4, func(s *Spec, r *rand.Rand, q Quirks) { affected(s, r, q); s.Arch = "AMD64" }, remediated},
-	"spanish":    {playbooks.Affected, 4, func(s *Spec, r *rand.Rand, q Quirks) { affected(s, r, q); s.Language = "0C0A"; s.TZOffset = 60 }, remediated},
+	"x64":     {playbooks.Affected, 4, func(s *Spec, r *rand.Rand, q Quirks) { affected(s, r, q); s.Arch = "AMD64" }, remediated},
+	"spanish": {playbooks.Affected, 4, func(s *Spec, r *rand.Rand, q Quirks) { affected(s, r, q); s.Language = "0C0A"; s.TZOffset = 60 }, remediated},
+	// x64-spanish: outside the mix; the host that needs both the x64 and the Spanish installer,
+	// and a day-first task date.
+	"x64-spanish": {playbooks.Affected, 0, func(s *Spec, r *rand.Rand, q Quirks) {
+		affected(s, r, q)
+		s.Arch, s.Language, s.TZOffset = "AMD64", "0C0A", 60
+	}, remediated},
 	"winnt-root": {playbooks.Affected, 3, func(s *Spec, r *rand.Rand, q Quirks) { affected(s, r, q); s.SystemRoot = `D:\WINNT` }, remediated},
 	// installer-fails: SP2's own check fails (the INF failure of the sample in docs/facts.md §2.3)
 	// on a host with room to spare, so the engine's disk check passes and the install step fails.
@@ -226,7 +232,7 @@ func Mix(n int, seed int64) []string {
 	return out
 }
 
-// MixScenarios lists the scenarios Mix draws from (those with a weight; today all of them).
+// MixScenarios lists the scenarios Mix draws from (those with a weight).
 func MixScenarios() []string {
 	var out []string
 	for _, nm := range Scenarios() {
