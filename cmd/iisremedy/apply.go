@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"text/tabwriter"
-	"time"
 
 	"github.com/iisremedy/iisremedy/playbooks"
 	"github.com/iisremedy/iisremedy/remediate"
@@ -146,7 +145,8 @@ func applyRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts *
 		return err
 	}
 	e := newEngine(global, ios, opts.Connect, password, pbs)
-	return execute(ctx, ios, global, e, execution{plan: plan, installers: installers, password: password, flags: opts.Apply, command: "apply"})
+	_, err = execute(ctx, ios, global, e, execution{plan: plan, installers: installers, password: password, flags: opts.Apply, command: "apply"})
+	return err
 }
 
 // planPlaybooks finds the playbooks a plan names (embedded ones by name).
@@ -191,6 +191,8 @@ type execution struct {
 	flags      applyFlags
 	command    string
 	stageOnly  bool
+	// tempJournal is a journal removed after the command (lab's): its path is not worth printing.
+	tempJournal bool
 }
 
 // exitAborted is the exit status of a run that stopped starting hosts (drained, or past its
@@ -201,14 +203,14 @@ const exitAborted exitCode = 3
 var errAborted = errors.New("the run stopped early")
 
 // execute runs a plan against its hosts with the journal, progress and the drain of the first
-// Ctrl-C, prints the results, and returns the error that gives the exit status.
-func execute(ctx context.Context, ios *ioStreams, global *globalOptions, e *remediate.Engine, x execution) error {
+// Ctrl-C, prints the results, and returns them with the error that gives the exit status.
+func execute(ctx context.Context, ios *ioStreams, global *globalOptions, e *remediate.Engine, x execution) ([]remediate.HostResult, error) {
 	j, err := openJournal(x.flags.Journal, x.password)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer j.Close()
-	rec := &recorder{j: j, ios: ios}
+	rec := &recorder{j: j, ios: ios, clock: global.engineClock()}
 	done := map[string]bool{}
 	if prev, ok, err := j.LastRun(x.plan.Digest); err == nil && ok && !x.stageOnly {
 		hosts, _ := j.Hosts(prev.ID)
@@ -222,9 +224,9 @@ func execute(ctx context.Context, ios *ioStreams, global *globalOptions, e *reme
 		}
 	}
 	optsJSON, _ := json.Marshal(x.plan.Options)
-	rec.runID = journal.NewRunID(time.Now())
+	rec.runID = journal.NewRunID(global.engineClock().Now())
 	if err := j.StartRun(journal.Run{ID: rec.runID, Command: x.command, PlanDigest: x.plan.Digest, Inventory: x.plan.Inventory, Options: optsJSON}); err != nil {
-		return err
+		return nil, err
 	}
 	run := &remediate.Run{ID: rec.runID, Plan: x.plan, Installers: x.installers, Drain: ctx.Done(), Done: done,
 		MaxFailures: x.flags.maxCount, MaxFailurePercent: x.flags.maxPercent, StageOnly: x.stageOnly}
@@ -232,11 +234,11 @@ func execute(ctx context.Context, ios *ioStreams, global *globalOptions, e *reme
 	e.StageLimit = limit
 	if needsPull(x.plan) {
 		if x.flags.ServeAddr == "" {
-			return usageErrorf("hosts stage by pull: give --serve-addr host:port, an address of this machine they can reach")
+			return nil, usageErrorf("hosts stage by pull: give --serve-addr host:port, an address of this machine they can reach")
 		}
 		pull, err := remediate.StartPullServer(x.flags.ServeAddr, limit)
 		if err != nil {
-			return usageErrorf("%v", err)
+			return nil, usageErrorf("%v", err)
 		}
 		defer pull.Close()
 		run.Pull = pull
@@ -266,22 +268,26 @@ func execute(ctx context.Context, ios *ioStreams, global *globalOptions, e *reme
 	stopNotice()
 	progress.finish()
 	status := runStatus(results, runErr, hard)
-	rec.check(j.EndRun(rec.runID, status, time.Now()))
+	rec.check(j.EndRun(rec.runID, status, global.engineClock().Now()))
 	if err := writeResults(ios.Out, x.flags.Output, rec.runID, x.plan.Digest, results); err != nil {
-		return err
+		return results, err
 	}
 	if !global.Quiet {
-		fmt.Fprintf(ios.ErrOut, "%s: plan %s, run %s: %s (journal %s)\n", x.command, x.plan.Digest, rec.runID, status, j.Path())
+		where := " (journal " + j.Path() + ")"
+		if x.tempJournal {
+			where = ""
+		}
+		fmt.Fprintf(ios.ErrOut, "%s: plan %s, run %s: %s%s\n", x.command, x.plan.Digest, rec.runID, status, where)
 	}
 	switch {
 	case hard.Err() != nil:
-		return hard.Err()
+		return results, hard.Err()
 	case errors.Is(runErr, remediate.ErrStopped):
-		return errAborted
+		return results, errAborted
 	case status == journal.StatusFailed:
-		return errNeedsAttention
+		return results, errNeedsAttention
 	}
-	return nil
+	return results, nil
 }
 
 func needsPull(p *remediate.Plan) bool {
@@ -315,6 +321,7 @@ type recorder struct {
 	j     *journal.Journal
 	ios   *ioStreams
 	runID string
+	clock remediate.Clock
 
 	mu     sync.Mutex
 	failed bool
@@ -358,7 +365,7 @@ func (r *recorder) command(c remediate.CommandRecord) {
 
 func (r *recorder) result(h remediate.HostResult) {
 	r.check(r.j.PutHost(journal.HostState{RunID: r.runID, Host: h.Host.Entry, VerdictBefore: string(h.Verdict),
-		Outcome: string(h.Outcome), Step: string(h.Step), Evidence: h.Evidence, Ended: time.Now()}))
+		Outcome: string(h.Outcome), Step: string(h.Step), Evidence: h.Evidence, Ended: r.clock.Now()}))
 	if h.Facts != nil {
 		if b, err := json.Marshal(h.Facts); err == nil {
 			r.check(r.j.PutFacts(r.runID, h.Host.Entry, journal.PhaseAfter, b))

@@ -9,7 +9,6 @@ import (
 
 	"github.com/iisremedy/iisremedy/playbooks"
 	"github.com/iisremedy/iisremedy/remediate"
-	"github.com/iisremedy/iisremedy/remote"
 	"github.com/spf13/cobra"
 )
 
@@ -77,14 +76,7 @@ func detectRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts 
 	if err != nil {
 		return err
 	}
-	logger := global.logger(ios)
-	e := &remediate.Engine{
-		Dial:         remediate.WinRMDialer(password, remote.WithLogger(logger)),
-		Playbooks:    pbs,
-		Parallel:     opts.Connect.Parallel,
-		ProbeTimeout: opts.Connect.ProbeTimeout,
-		Logger:       logger,
-	}
+	e := newEngine(global, ios, opts.Connect, password, pbs)
 	findings := runDetect(ctx, ios, global, e, hosts)
 	// After an interrupt the hosts already probed are still reported; the others say why not.
 	if err := writeFindings(ios.Out, opts.Output, findings); err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/iisremedy/iisremedy/lab"
+	"github.com/iisremedy/iisremedy/playbooks"
 	"github.com/iisremedy/iisremedy/remediate"
 	"github.com/iisremedy/iisremedy/remote"
 	"github.com/spf13/cobra"
@@ -22,30 +23,46 @@ import (
 
 // labRunOptions are the flags of `lab`.
 type labRunOptions struct {
-	Connect   *connectOptions
-	Fleet     lab.Config
-	Output    string
-	FirstAddr string
+	Connect    *connectOptions
+	Fleet      lab.Config
+	Output     string
+	FirstAddr  string
+	DetectOnly bool
+	Stage      string
+	Include    []string
+	Journal    string
 }
 
 func newLabCmd(ios *ioStreams, global *globalOptions) *cobra.Command {
 	opts := &labRunOptions{Connect: global.connect(), Fleet: lab.Config{MaxEnvelopeKB: 150}}
 	cmd := &cobra.Command{
 		Use:   "lab",
-		Short: "Rehearse on a simulated fleet of Windows Server 2003 + IIS 6 hosts",
+		Short: "Rehearse the whole remediation on a simulated fleet of Windows Server 2003 + IIS 6 hosts",
 		Long: `Start a simulated fleet of Windows Server 2003 + IIS 6 hosts on loopback addresses
-(127.0.10.1, 127.0.10.2, …, each on a free port unless --port is given), probe every host over
-real WinRM (NTLM with message encryption), diagnose it, and compare each verdict with the one
-the lab knows to be right.
+(127.0.10.1, 127.0.10.2, …, each on a free port unless --port is given) and run the whole flow
+against it over real WinRM (NTLM with message encryption), as 'iisremedy run' does: probe and
+diagnose every host, plan, stage the SP2 installer, install it, restart, start the pools and
+watch them through the soak. Then compare every host's verdict and outcome with what the lab
+knows to be right (its manifest). --detect-only stops after the diagnosis.
 
-Exit status 0 when every verdict matches the lab's manifest, 1 otherwise, 2 when the lab's
-addresses cannot be bound.`,
+The fleet's simulated time runs as fast as the hosts answer: hours of installs, restarts and
+soaks pass in seconds, the same on a busy machine as on an idle one. --time-scale N runs it at
+N simulated seconds per real second instead. The installers are small files of the lab's own,
+written to a temporary folder; the journal too is temporary unless --journal is given. The
+hosts' password is $IISREMEDY_PASSWORD when set (to look for it afterwards), else a random one.
+
+Exit status 0 when every host matches the manifest, 1 otherwise, 2 when the lab's addresses
+cannot be bound, 3 when drained by Ctrl-C.`,
 		Example: `  iisremedy lab
-  iisremedy lab --hosts 200 --scenario mix --seed 7
+  iisremedy lab --hosts 200 --stage pull --include at-risk
   iisremedy lab --hosts 5 --scenario spanish -o json
+  iisremedy lab --detect-only --hosts 1000 --parallel 100
   iisremedy lab --auth basic --https --tls-profile server2003`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("time-scale") {
+				opts.Fleet.VirtualTime = true
+			}
 			return labRun(cmd.Context(), ios, global, opts)
 		},
 	}
@@ -54,6 +71,11 @@ addresses cannot be bound.`,
 	addFleetFlags(f, &opts.Fleet, &opts.FirstAddr, 20)
 	f.BoolVar(&opts.Fleet.HTTPS, "https", false, "serve HTTPS (a pinned certificate per host) instead of HTTP")
 	f.StringVarP(&opts.Output, "output", "o", "table", "output format: table, json or markdown")
+	f.BoolVar(&opts.DetectOnly, "detect-only", false, "only probe and diagnose, as 'iisremedy detect' does")
+	f.StringVar(&opts.Stage, "stage", remediate.StagePush, "how installers reach the hosts: push, pull (from a server on 127.0.0.1) or share (the fleet's share)")
+	f.StringSliceVar(&opts.Include, "include", nil, "also remediate hosts with this verdict: at-risk")
+	f.StringVar(&opts.Journal, "journal", "", "keep the run's journal in `FILE` (default: a temporary file, removed)")
+	f.Int64Var(&opts.Fleet.InstallerSize, "installer-size", 256<<10, "size of each lab installer in `BYTES`")
 	completeOutput(cmd)
 	completeScenario(cmd)
 	cmd.AddCommand(newLabServeCmd(ios, global))
@@ -133,19 +155,46 @@ func labRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts *la
 	if opts.Connect.Auth == remote.AuthBasic && !opts.Fleet.HTTPS && !opts.Connect.AllowUnencrypted {
 		return usageErrorf("lab --auth basic: Basic over plain HTTP sends the password readable; add --https, or --allow-unencrypted to allow it")
 	}
-	// The fleet lives only as long as this command: a random password that nobody sees will do.
-	password := rand.Text()
+	rem := remediationFlags{Stage: opts.Stage, Include: opts.Include, Warmup: "remote", ServeAddr: "127.0.0.1:0"}
+	if opts.Fleet.InstallerSize < 1 {
+		return usageErrorf("--installer-size %d: want a size in bytes", opts.Fleet.InstallerSize)
+	}
+	// The fleet lives only as long as this command: a random password that nobody sees will do,
+	// unless $IISREMEDY_PASSWORD (--password-env) gives one to look for afterwards.
+	password := opts.Connect.getenv(opts.Connect.PasswordEnv)
+	if password == "" {
+		password = rand.Text()
+	}
 	cfg := opts.Fleet
 	fleetPort(&cfg, true, true) // free ports unless --port says, so a running lab serve does not get in the way
 	cfg.Auth = []string{opts.Connect.Auth}
 	cfg.AllowUnencrypted = opts.Connect.AllowUnencrypted
 	cfg.User = opts.Connect.User
 	cfg.Password = password
+	tempJournal := false
+	if !opts.DetectOnly {
+		tmp, err := os.MkdirTemp("", "iisremedy-lab-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		cfg.InstallersDir = filepath.Join(tmp, "installers")
+		rem.Installers = cfg.InstallersDir
+		if opts.Journal == "" {
+			opts.Journal, tempJournal = filepath.Join(tmp, "journal.db"), true
+		}
+	}
 	fleet, err := startFleet(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer fleet.Close()
+	rem.Share = fleet.Share()
+	if !opts.DetectOnly {
+		if err := rem.validate(); err != nil {
+			return err
+		}
+	}
 
 	// The fleet's inventory goes through the same parser as an admin's file.
 	var inventory bytes.Buffer
@@ -163,23 +212,84 @@ func labRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts *la
 	if !global.Quiet {
 		fmt.Fprintf(ios.ErrOut, "lab: %s up; probing over WinRM (%s)\n", plural(len(hosts), "host"), opts.Connect.Auth)
 	}
-	logger := global.logger(ios)
-	e := &remediate.Engine{
-		Dial:         remediate.WinRMDialer(password, remote.WithLogger(logger)),
-		Parallel:     opts.Connect.Parallel,
-		ProbeTimeout: opts.Connect.ProbeTimeout,
-		Logger:       logger,
-	}
-	start := time.Now()
+	clock := lab.EngineClock{C: fleet.Clock()}
+	e := newEngine(&globalOptions{Quiet: global.Quiet, Debug: global.Debug, getenv: global.getenv, clock: clock}, ios, opts.Connect, password, nil)
+	start, simStart := time.Now(), clock.Now()
 	findings := runDetect(ctx, ios, global, e, hosts)
-	elapsed := time.Since(start)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := writeFindings(ios.Out, opts.Output, findings); err != nil {
+	if opts.DetectOnly {
+		elapsed := time.Since(start)
+		if err := writeFindings(ios.Out, opts.Output, findings); err != nil {
+			return err
+		}
+		return compareWithManifest(ios, fleet.Manifest(), findings, elapsed)
+	}
+
+	def := playbooks.Default()
+	installers, err := loadInstallers(rem.Installers, def)
+	if err != nil {
 		return err
 	}
-	return compareWithManifest(ios, fleet.Manifest(), findings, elapsed)
+	plan := remediate.NewPlan(findings, rem.options(def), installers, nil, "iisremedy "+buildVersion(), clock.Now(), "lab")
+	flags := applyFlags{Journal: opts.Journal, Output: opts.Output, ServeAddr: rem.ServeAddr}
+	results, err := execute(ctx, ios, global, e, execution{plan: plan, installers: installers, password: password, flags: flags, command: "lab", tempJournal: tempJournal})
+	if err != nil && !errors.Is(err, errNeedsAttention) {
+		return err
+	}
+	return compareOutcomes(ios, fleet.Manifest(), findings, results, plan.Options.IncludeAtRisk, time.Since(start), clock.Now().Sub(simStart))
+}
+
+// compareOutcomes reports every host whose verdict or remediation outcome differs from the
+// lab's manifest.
+func compareOutcomes(ios *ioStreams, m lab.Manifest, findings []remediate.HostFinding, results []remediate.HostResult, atRisk bool, elapsed, simulated time.Duration) error {
+	want := make(map[string]lab.ManifestHost, len(m.Hosts))
+	for _, h := range m.Hosts {
+		want[h.Host] = h
+	}
+	verdicts := make(map[string]playbooks.Verdict, len(findings))
+	for _, f := range findings {
+		verdicts[f.Host.Entry] = f.Verdict
+	}
+	wrong := 0
+	for _, r := range results {
+		w := want[r.Host.Entry]
+		outcome, step := w.Outcome, w.FailedStep
+		if atRisk && w.OutcomeWithAtRisk != "" {
+			outcome = w.OutcomeWithAtRisk
+		}
+		if outcome == "failed" {
+			outcome = string(remediate.RemediationFailed)
+		} else {
+			step = ""
+		}
+		got := string(r.Outcome)
+		if r.Outcome != remediate.RemediationFailed {
+			r.Step = ""
+		}
+		switch {
+		case verdicts[r.Host.Entry] != w.Verdict:
+			wrong++
+			fmt.Fprintf(ios.ErrOut, "lab: %s (%s): verdict %s, want %s\n", r.Host.Entry, w.Scenario, verdicts[r.Host.Entry], w.Verdict)
+		case got != outcome || string(r.Step) != step:
+			wrong++
+			fmt.Fprintf(ios.ErrOut, "lab: %s (%s): %s, want %s\n", r.Host.Entry, w.Scenario, atStep(got, string(r.Step)), atStep(outcome, step))
+		}
+	}
+	fmt.Fprintf(ios.ErrOut, "lab: %d of %d hosts match the manifest (verdict and outcome); %s of host time in %s\n",
+		len(results)-wrong, len(results), simulated.Round(time.Second), elapsed.Round(time.Millisecond))
+	if wrong > 0 {
+		return errNeedsAttention
+	}
+	return nil
+}
+
+func atStep(outcome, step string) string {
+	if step == "" {
+		return outcome
+	}
+	return outcome + " at " + step
 }
 
 // compareWithManifest reports every host whose verdict differs from the lab's expectation.

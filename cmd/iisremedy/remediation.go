@@ -210,15 +210,17 @@ func makePlan(ctx context.Context, ios *ioStreams, global *globalOptions, connec
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	plan := remediate.NewPlan(findings, rem.options(def), installers, pbs, "iisremedy "+buildVersion(), time.Now(), inventory)
+	plan := remediate.NewPlan(findings, rem.options(def), installers, pbs, "iisremedy "+buildVersion(), global.engineClock().Now(), inventory)
 	return &planned{plan: plan, installers: installers, hosts: hosts, password: password, pbs: pbs, engine: e}, nil
 }
 
 // newEngine builds the engine of a command that connects.
 func newEngine(global *globalOptions, ios *ioStreams, connect *connectOptions, password string, pbs []*playbooks.Playbook) *remediate.Engine {
 	logger := global.logger(ios)
+	clock := global.engineClock()
 	return &remediate.Engine{
-		Dial:         remediate.WinRMDialer(password, remote.WithLogger(logger)),
+		Dial:         remediate.WinRMDialer(password, remote.WithLogger(logger), remote.WithSleep(clock.Sleep)),
+		Clock:        clock,
 		Playbooks:    pbs,
 		Parallel:     connect.Parallel,
 		ProbeTimeout: connect.ProbeTimeout,

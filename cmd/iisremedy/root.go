@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/iisremedy/iisremedy/remediate"
 	"log/slog"
 	"os"
 	"runtime/debug"
@@ -18,6 +19,17 @@ type globalOptions struct {
 
 	// getenv reads the environment; tests replace it.
 	getenv func(string) string
+	// clock is the engine's clock (nil = the wall clock); tests give a lab fleet's virtual
+	// clock, so that hours of installs and soaks pass as fast as the hosts answer.
+	clock remediate.Clock
+}
+
+// engineClock is the clock of the remediation engine and of what it records.
+func (o *globalOptions) engineClock() remediate.Clock {
+	if o.clock == nil {
+		return remediate.RealClock{}
+	}
+	return o.clock
 }
 
 // connect returns the WinRM flags for a command that connects to hosts.
@@ -35,8 +47,8 @@ EXIT STATUS
   3    a remediation stopped early: drained by Ctrl-C, or past --max-failures
   130  interrupted`
 
-func newRootCmd(ios *ioStreams, getenv func(string) string, started *bool) *cobra.Command {
-	opts := &globalOptions{getenv: getenv}
+func newRootCmd(ios *ioStreams, getenv func(string) string, clock remediate.Clock, started *bool) *cobra.Command {
+	opts := &globalOptions{getenv: getenv, clock: clock}
 	root := &cobra.Command{
 		Use:           "iisremedy",
 		Short:         "Detect and remediate the IIS 6 binary mismatch exposed by KB982666",
@@ -103,7 +115,12 @@ func run(ctx context.Context, args []string, ios *ioStreams) exitCode {
 }
 
 // runWithEnv is run with the environment read through getenv.
-func runWithEnv(ctx context.Context, args []string, ios *ioStreams, getenv func(string) string) (code exitCode) {
+func runWithEnv(ctx context.Context, args []string, ios *ioStreams, getenv func(string) string) exitCode {
+	return runWith(ctx, args, ios, getenv, nil)
+}
+
+// runWith is runWithEnv with the engine's clock (nil = the wall clock).
+func runWith(ctx context.Context, args []string, ios *ioStreams, getenv func(string) string, clock remediate.Clock) (code exitCode) {
 	defer func() {
 		// A bug must not look like bad input (a Go panic exits 2): say so, with where, and exit 1.
 		if r := recover(); r != nil {
@@ -112,7 +129,7 @@ func runWithEnv(ctx context.Context, args []string, ios *ioStreams, getenv func(
 		}
 	}()
 	started := false
-	root := newRootCmd(ios, getenv, &started)
+	root := newRootCmd(ios, getenv, clock, &started)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil && cmd.Annotations[untilSignal] == "" {

@@ -105,6 +105,7 @@ func runRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts *ru
 	if stageOnly {
 		command = "stage"
 	}
-	return execute(ctx, ios, global, p.engine, execution{plan: p.plan, installers: p.installers, password: p.password,
+	_, err = execute(ctx, ios, global, p.engine, execution{plan: p.plan, installers: p.installers, password: p.password,
 		flags: opts.Apply, command: command, stageOnly: stageOnly})
+	return err
 }

@@ -14,7 +14,7 @@ import (
 
 // stepProgress shows a remediation or a staging run. On a terminal: one bar per installer
 // transfer (bytes, rate, time left) above a bar of the hosts finished, redrawn in place. Elsewhere:
-// one plain line per host and step. Nothing with --quiet.
+// one plain line per host and step as it ends. Nothing with --quiet.
 type stepProgress struct {
 	ios   *ioStreams
 	quiet bool
@@ -47,6 +47,9 @@ func (p *stepProgress) event(ev remediate.HostStep) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.hosts == nil {
+		if ev.State == remediate.StepStarted && ev.Detail == "" {
+			return // a log reads better with each step once, when it ends
+		}
 		line := fmt.Sprintf("%s: %s %s", printable(ev.Host), ev.Step, ev.State)
 		if ev.Detail != "" {
 			line += ": " + printable(ev.Detail)

@@ -45,12 +45,12 @@ See the README for the format.`,
   iisremedy waves status rollout.yaml
   iisremedy waves approve rollout.yaml canary`,
 	}
-	cmd.AddCommand(newWavesPlanCmd(ios, global), newWavesRunCmd(ios, global), newWavesStatusCmd(ios), newWavesApproveCmd(ios))
+	cmd.AddCommand(newWavesPlanCmd(ios, global), newWavesRunCmd(ios, global), newWavesStatusCmd(ios, global), newWavesApproveCmd(ios, global))
 	return cmd
 }
 
 func newWavesPlanCmd(ios *ioStreams, global *globalOptions) *cobra.Command {
-	opts := &wavesOptions{Connect: global.connect(), now: time.Now}
+	opts := &wavesOptions{Connect: global.connect(), now: global.engineClock().Now}
 	cmd := &cobra.Command{
 		Use:   "plan WAVES.yaml",
 		Short: "Dry run: probe the hosts and show who goes in which wave, when each window opens, the steps",
@@ -68,7 +68,7 @@ func newWavesPlanCmd(ios *ioStreams, global *globalOptions) *cobra.Command {
 }
 
 func newWavesRunCmd(ios *ioStreams, global *globalOptions) *cobra.Command {
-	opts := &wavesOptions{Connect: global.connect(), now: time.Now}
+	opts := &wavesOptions{Connect: global.connect(), now: global.engineClock().Now}
 	cmd := &cobra.Command{
 		Use:   "run WAVES.yaml",
 		Short: "Run the rollout: each wave in its window, resuming where the journal says it stopped",
@@ -97,7 +97,7 @@ or a waves file another runner holds, 3 when the rollout halted or was drained, 
 	return cmd
 }
 
-func newWavesStatusCmd(ios *ioStreams) *cobra.Command {
+func newWavesStatusCmd(ios *ioStreams, global *globalOptions) *cobra.Command {
 	var path string
 	cmd := &cobra.Command{
 		Use:     "status WAVES.yaml",
@@ -105,7 +105,7 @@ func newWavesStatusCmd(ios *ioStreams) *cobra.Command {
 		Example: `  iisremedy waves status rollout.yaml`,
 		Args:    oneArg("the waves file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w, _, err := loadWaves(args[0], time.Now())
+			w, _, err := loadWaves(args[0], global.engineClock().Now())
 			if err != nil {
 				return err
 			}
@@ -114,14 +114,14 @@ func newWavesStatusCmd(ios *ioStreams) *cobra.Command {
 				return err
 			}
 			defer j.Close()
-			return writeWavesStatus(ios.Out, j, w, time.Now())
+			return writeWavesStatus(ios.Out, j, w, global.engineClock().Now())
 		},
 	}
 	cmd.Flags().StringVar(&path, "journal", "", "journal `FILE` (default: journal.db in the user's state directory)")
 	return cmd
 }
 
-func newWavesApproveCmd(ios *ioStreams) *cobra.Command {
+func newWavesApproveCmd(ios *ioStreams, global *globalOptions) *cobra.Command {
 	var path string
 	cmd := &cobra.Command{
 		Use:     "approve WAVES.yaml WAVE",
@@ -134,7 +134,7 @@ func newWavesApproveCmd(ios *ioStreams) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w, _, err := loadWaves(args[0], time.Now())
+			w, _, err := loadWaves(args[0], global.engineClock().Now())
 			if err != nil {
 				return err
 			}
@@ -150,7 +150,7 @@ func newWavesApproveCmd(ios *ioStreams) *cobra.Command {
 				return err
 			}
 			defer j.Close()
-			if err := j.Approve(remediate.LockName(args[0]), args[1], approver(), time.Now()); err != nil {
+			if err := j.Approve(remediate.LockName(args[0]), args[1], approver(), global.engineClock().Now()); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(ios.Out, "approved wave %s of %s\n", args[1], args[0])
@@ -406,7 +406,7 @@ func wavesRunRun(ctx context.Context, ios *ioStreams, global *globalOptions, opt
 		return err
 	}
 	defer j.Close()
-	runID := journal.NewRunID(time.Now())
+	runID := journal.NewRunID(global.engineClock().Now())
 	host, _ := os.Hostname()
 	ro := &remediate.Rollout{Waves: s.waves, Hosts: s.hosts, Engine: s.engine, Journal: j, Installers: s.installers,
 		Options: s.options, Tool: "iisremedy " + buildVersion(), RunID: runID, Only: opts.Wave, Drain: ctx.Done(),
@@ -433,7 +433,7 @@ func rollout(ctx context.Context, ios *ioStreams, global *globalOptions, ro *rem
 		defer pull.Close()
 		ro.Pull = pull
 	}
-	rec := &recorder{j: j, ios: ios, runID: ro.RunID}
+	rec := &recorder{j: j, ios: ios, runID: ro.RunID, clock: global.engineClock()}
 	verdicts := map[string]string{}
 	ro.Engine.Events = func(ev remediate.HostStep) {
 		rec.step(ev, playbooks.Verdict(verdicts[ev.Host]))
@@ -473,7 +473,7 @@ func rollout(ctx context.Context, ios *ioStreams, global *globalOptions, ro *rem
 	case err != nil && hard.Err() == nil && !errors.Is(err, remediate.ErrStopped):
 		status = journal.StatusFailed
 	}
-	rec.check(j.EndRun(ro.RunID, status, time.Now()))
+	rec.check(j.EndRun(ro.RunID, status, global.engineClock().Now()))
 	if len(all) > 0 {
 		if werr := writeResults(ios.Out, flags.Output, ro.RunID, "", all); werr != nil {
 			return werr
