@@ -335,10 +335,12 @@ func (hr *hostRun) close(ctx context.Context) {
 	}
 }
 
-// drop forgets a session whose connection failed, so the next command dials again.
+// drop forgets a session whose connection failed, or whose shell the host no longer knows (its
+// idle timeout deleted it while a long install was polled, or WinRM restarted), so the next
+// command opens a new one.
 func (hr *hostRun) drop(ctx context.Context, err error) {
 	var re *remote.Error
-	if hr.s != nil && errors.As(err, &re) && re.Class != remote.ClassFault {
+	if hr.s != nil && errors.As(err, &re) && (re.Class != remote.ClassFault || re.Code == remote.CodeShellNotFound) {
 		hr.close(ctx)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/iisremedy/iisremedy/lab"
 	"github.com/iisremedy/iisremedy/playbooks"
@@ -259,4 +260,14 @@ func TestApplyRefusesDrift(t *testing.T) {
 			t.Errorf("the refused host received a writing command: %s", c.CommandLine)
 		}
 	}
+}
+
+// TestRemediateOutlivesIdleShells: a host whose WinRM deletes idle shells sooner than the install
+// is looked at again still gets remediated: the engine opens a new shell.
+func TestRemediateOutlivesIdleShells(t *testing.T) {
+	f, res, err := remediateFleet(t, lab.Config{Hosts: 1, Scenario: "affected", InstallerSize: 32 << 10, IdleTimeout: 20 * time.Second}, remediate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAgainstManifest(t, f, res, false)
 }

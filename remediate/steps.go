@@ -137,6 +137,9 @@ func (hr *hostRun) awaitTask(ctx context.Context, name, markerPath string, timeo
 			return 0, err
 		}
 		if !clock.Now().Before(deadline) {
+			if err != nil {
+				return 0, fail(hr.step, "the task %s was not seen to finish within %s; the host's last answer: %v", taskName(name), timeout, err)
+			}
 			return 0, fail(hr.step, "the task %s did not finish within %s", taskName(name), timeout)
 		}
 		if err := hr.sleep(ctx, min(poll, deadline.Sub(clock.Now()))); err != nil {

@@ -19,7 +19,18 @@ func TestMain(m *testing.M) {
 		first, second := interrupts()
 		os.Exit(int(run(withHardStop(first, second), os.Args[1:], systemStreams())))
 	}
-	os.Exit(m.Run())
+	// The commands' default journal and hash cache live under the user's state and cache
+	// directories: the tests' go to a folder of their own, never the home directory.
+	dir, err := os.MkdirTemp("", "iisremedy-test-home-")
+	if err != nil {
+		panic(err)
+	}
+	for _, v := range []string{"HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "LOCALAPPDATA"} {
+		os.Setenv(v, dir)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 func TestVersionFlag(t *testing.T) {
