@@ -3,11 +3,8 @@ package remediate_test
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,28 +107,10 @@ func TestHostileHostsCostOnlyThemselves(t *testing.T) {
 // hosts send.
 func BenchmarkHostileFleetMemory(b *testing.B) {
 	r := startHostileRun(b, "negotiate", "basic")
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	})
+	stop := heapPeak()
 	for b.Loop() {
 		r.detect(b)
 	}
-	close(stop)
-	wg.Wait()
-	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MB")
+	b.ReportMetric(stop(), "peak-heap-MB")
 	b.ReportMetric(float64(len(r.hosts)), "hosts")
 }
