@@ -89,7 +89,7 @@ type Engine struct {
 	// calls are serialised with Events.
 	HostDone func(HostResult)
 	// Commands, when set, hears every remote command of a remediation with its output, for
-	// the journal's transcript.
+	// the journal's transcript; calls are serialised with Events.
 	Commands func(CommandRecord)
 	// StageLimit caps the installer bytes per second sent to all hosts together (nil = none).
 	StageLimit *RateLimit
@@ -101,7 +101,7 @@ type Engine struct {
 	// Logger receives the probes and commands that are tried again (nil = none).
 	Logger *slog.Logger
 
-	mu sync.Mutex // serialises Events
+	mu sync.Mutex // serialises Events, HostDone and Commands
 }
 
 // DefaultProbeTimeout bounds a host's probe when Engine.ProbeTimeout is zero: a real probe

@@ -393,8 +393,11 @@ func (hr *hostRun) runOnce(ctx context.Context, cmdline string, stdin func() std
 		res.Stderr = bytes.ReplaceAll(res.Stderr, []byte(hr.secret), []byte("[token]"))
 	}
 	if hr.e.Commands != nil {
-		hr.e.Commands(CommandRecord{Host: hr.h.Entry, Step: hr.step, At: start, Duration: hr.e.clock().Now().Sub(start),
-			CommandLine: line, ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr, Err: err})
+		rec := CommandRecord{Host: hr.h.Entry, Step: hr.step, At: start, Duration: hr.e.clock().Now().Sub(start),
+			CommandLine: line, ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr, Err: err}
+		hr.e.mu.Lock()
+		hr.e.Commands(rec)
+		hr.e.mu.Unlock()
 	}
 	if err != nil {
 		hr.drop(ctx, err)

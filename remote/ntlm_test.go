@@ -248,3 +248,11 @@ func masterzenClient(t *testing.T, tg Target) (*winrm.Client, *Transporter) {
 	}
 	return c, tr
 }
+
+// The package's warm-up must really reach the NTLM client's target-info copy: a challenge it
+// cannot answer would leave gob's type cache cold for the first concurrent handshakes.
+func TestNTLMWarmUpAnswersItsChallenge(t *testing.T) {
+	if err := answerFixedChallenge(); err != nil {
+		t.Fatalf("fixed challenge: %v", err)
+	}
+}

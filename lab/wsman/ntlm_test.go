@@ -96,9 +96,23 @@ func TestNTLMUnencryptedMasterzen(t *testing.T) {
 	srv.AllowUnencrypted = true
 	_, host, port := start(t, srv)
 	c := mzClient(t, host, port, "Administrator", "Passw0rd!", &params)
-	stdout, _, code, err := c.RunWithContextWithString(context.Background(), "hostname", "")
-	if err != nil || stdout != "WIN2003\r\n" || code != 0 {
-		t.Fatalf("got %q %d %v", stdout, code, err)
+	// One request at a time: the helpers' concurrent stdin Send can split a handshake across two
+	// pooled connections (docs/winrm-protocol.md §1), which a real host refuses too.
+	shell, err := c.CreateShell()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := shell.ExecuteWithContext(context.Background(), "hostname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := io.ReadAll(cmd.Stdout)
+	cmd.Wait()
+	if err != nil || string(stdout) != "WIN2003\r\n" || cmd.ExitCode() != 0 {
+		t.Fatalf("got %q %d %v", stdout, cmd.ExitCode(), err)
+	}
+	if err := shell.Close(); err != nil {
+		t.Fatal(err)
 	}
 	srv2 := ntlmServer()
 	_, host, port = start(t, srv2)
