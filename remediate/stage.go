@@ -65,7 +65,7 @@ func (hr *hostRun) stage(ctx context.Context) error {
 	defer stopDrain()
 	switch inst.Method {
 	case StagePull:
-		err = hr.pull(sctx, local)
+		err = hr.pull(sctx, local, files)
 	case StageShare:
 		err = hr.copyFromShare(sctx, local)
 	default:
@@ -278,35 +278,35 @@ func (hr *hostRun) progress(offset int64) func(int64) {
 
 // pull has the host download the installer from the runner's pull server: PowerShell with a
 // ranged request where it exists, else the VBScript of ranged chunks, assembled with copy /b.
-func (hr *hostRun) pull(ctx context.Context, local Installer) error {
+// A download cut in the middle leaves what arrived (the part file, or the chunks saved whole):
+// it is run again while it gets further, and the host asks only for the rest.
+func (hr *hostRun) pull(ctx context.Context, local Installer, files map[string]int64) error {
 	if hr.r.Pull == nil {
 		return fail(StepStage, "no pull server: the run was started without --serve-addr")
 	}
-	url, revoke := hr.r.Pull.Grant(hr.h.Entry, hr.ph.Installer.File, local.Path, hr.progress(0))
-	defer revoke()
-	hr.secret = Token(url)
-	defer func() { hr.secret = "" }()
 	sha := hr.ph.Installer.SHA256
+	have := pulled(files, sha, hr.powershell())
 	for attempt := 1; ; attempt++ {
-		var res remote.Result
-		var err error
-		if hr.powershell() {
-			res, err = hr.run(ctx, psPullCmd(url, hr.part()))
-		} else {
-			script := hr.work + `\pull.vbs`
-			if _, err = hr.runInput(ctx, writeFileCmd(script), func() stdinReader { return textReader(pullScript) }); err == nil {
-				res, err = hr.run(ctx, cscriptCmd(script, url, hr.work+`\`+sha, strconv.FormatInt(local.Size, 10), strconv.Itoa(pullChunk)))
-			}
+		if have > 0 {
+			hr.e.emit(hr.h.Entry, StepStage, StepStarted, fmt.Sprintf("resuming at byte %d of %d", have, local.Size))
+			hr.notes = append(hr.notes, fmt.Sprintf("The transfer resumed at byte %d of %d.", have, local.Size))
 		}
+		res, err := hr.pullOnce(ctx, local, have)
 		if err == nil && res.ExitCode == 0 {
 			break
 		}
-		if err == nil {
-			return fail(StepStage, "the host's download from this machine failed (exit code %d): %s", res.ExitCode, outputTail(res, 300))
-		}
-		if !resumable(err) || attempt >= stageAttempts || ctx.Err() != nil {
+		if err != nil && (!resumable(err) || attempt >= stageAttempts || ctx.Err() != nil) {
 			return err
 		}
+		files, lerr := hr.list(ctx)
+		if lerr != nil {
+			return lerr
+		}
+		now := pulled(files, sha, hr.powershell())
+		if err == nil && (now <= have || attempt >= stageAttempts || ctx.Err() != nil) {
+			return fail(StepStage, "the host's download from this machine failed (exit code %d): %s", res.ExitCode, outputTail(res, 300))
+		}
+		have = now
 	}
 	if hr.powershell() {
 		return nil
@@ -318,6 +318,39 @@ func (hr *hostRun) pull(ctx context.Context, local Installer) error {
 	}
 	_, err := hr.runOK(ctx, fmt.Sprintf(`del /q "%s\%s.p0*"`, hr.work, sha))
 	return err
+}
+
+// pullOnce runs the host's download once, under a token of its own that is revoked when it
+// ends; offset is where the host's partial download ends, for the progress.
+func (hr *hostRun) pullOnce(ctx context.Context, local Installer, offset int64) (remote.Result, error) {
+	url, revoke := hr.r.Pull.Grant(hr.h.Entry, hr.ph.Installer.File, local.Path, hr.progress(offset))
+	defer revoke()
+	hr.secret = Token(url)
+	defer func() { hr.secret = "" }()
+	if hr.powershell() {
+		return hr.run(ctx, psPullCmd(url, hr.part()))
+	}
+	script := hr.work + `\pull.vbs`
+	if _, err := hr.runInput(ctx, writeFileCmd(script), func() stdinReader { return textReader(pullScript) }); err != nil {
+		return remote.Result{}, err
+	}
+	return hr.run(ctx, cscriptCmd(script, url, hr.work+`\`+hr.ph.Installer.SHA256, strconv.FormatInt(local.Size, 10), strconv.Itoa(pullChunk)))
+}
+
+// pulled is what a host holds of a download, from its work folder's listing: the part file
+// PowerShell appends to, or the chunks the VBScript saved (only whole ones are saved).
+func pulled(files map[string]int64, sha string, powershell bool) int64 {
+	prefix := strings.ToLower(sha)
+	if powershell {
+		return files[prefix+".part"]
+	}
+	var n int64
+	for name, size := range files {
+		if strings.HasPrefix(name, prefix+".p0") {
+			n += size
+		}
+	}
+	return n
 }
 
 // shareCopy is the batch line that copies an installer from the share.
