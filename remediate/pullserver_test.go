@@ -56,6 +56,10 @@ func TestPullServer(t *testing.T) {
 		{base + strings.Repeat("f", 32) + "/" + x86ENU, 403},
 		{base + token + "/secret.txt", 404},
 		{base + token + "/../secret.txt", 404},
+		{base + token + "/..%2fsecret.txt", 404}, // escaped: the path is decoded before it is split
+		{base + token + "/..%5csecret.txt", 404}, // Windows' separator is only a character here
+		{base + token + "/" + x86ENU + "/", 404},
+		{base + strings.ToUpper(token) + "/" + x86ENU, 403},
 		{base + token, 404},
 		{base, 404},
 	} {
