@@ -211,11 +211,12 @@ func (hr *hostRun) openLines(ctx context.Context, path string, offset int64) std
 		f.Close()
 		return errReader{err}
 	}
-	var r io.Reader = &lineEncoder{src: bufio.NewReaderSize(f, pushLine), raw: make([]byte, pushLine), progress: hr.progress(offset)}
-	if hr.e.StageLimit != nil {
-		r = &limitedReader{ctx: ctx, r: r, l: hr.e.StageLimit, ratio: 0.75}
+	enc := &lineEncoder{src: bufio.NewReaderSize(f, pushLine), raw: make([]byte, pushLine), progress: hr.progress(offset)}
+	if l := hr.e.StageLimit; l != nil {
+		// base64 text: 3 installer bytes in 4
+		enc.pace = func(n int) error { return l.wait(ctx, n*3/4) }
 	}
-	return readCloser{Reader: r, c: f}
+	return readCloser{Reader: enc, c: f}
 }
 
 type readCloser struct {
@@ -231,12 +232,16 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 func (e errReader) Close() error             { return nil }
 
 // lineEncoder turns a byte stream into base64 lines of pushLine raw bytes, CRLF-terminated.
+// Text is paced before it is handed out, and a line's raw bytes count as sent once the last of
+// its text has gone: the progress never runs ahead of the rate limit.
 type lineEncoder struct {
 	src      io.Reader
 	raw      []byte
 	line     []byte // encoded text not read yet
+	lineRaw  int64  // the raw bytes of that line
 	err      error
-	progress func(n int64) // hears the raw bytes encoded (nil = nobody)
+	pace     func(n int) error // waits until n bytes of text may go (nil = no limit)
+	progress func(n int64)     // hears the raw bytes sent (nil = nobody)
 }
 
 func (l *lineEncoder) Read(p []byte) (int, error) {
@@ -250,17 +255,23 @@ func (l *lineEncoder) Read(p []byte) (int, error) {
 		}
 		l.err = err
 		if n > 0 {
-			if l.progress != nil {
-				l.progress(int64(n))
-			}
 			enc := make([]byte, base64.StdEncoding.EncodedLen(n)+2)
 			base64.StdEncoding.Encode(enc, l.raw[:n])
 			copy(enc[len(enc)-2:], "\r\n")
-			l.line = enc
+			l.line, l.lineRaw = enc, int64(n)
 		}
 	}
-	n := copy(p, l.line)
+	n := min(len(p), len(l.line))
+	if l.pace != nil {
+		if err := l.pace(n); err != nil {
+			return 0, err
+		}
+	}
+	copy(p, l.line[:n])
 	l.line = l.line[n:]
+	if len(l.line) == 0 && l.progress != nil {
+		l.progress(l.lineRaw)
+	}
 	return n, nil
 }
 
