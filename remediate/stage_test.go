@@ -41,7 +41,7 @@ type stageRig struct {
 	at       map[string]int64   // where the host's transfer stands
 }
 
-func newStageRig(t *testing.T, cfg lab.Config, method string) *stageRig {
+func newStageRig(t testing.TB, cfg lab.Config, method string) *stageRig {
 	t.Helper()
 	cfg.VirtualTime = true
 	cfg.InstallersDir = t.TempDir()
@@ -114,7 +114,7 @@ func (r *stageRig) resetSent() {
 }
 
 // stage runs iisremedy stage's remediation of the plan.
-func (r *stageRig) stage(t *testing.T) []remediate.HostResult {
+func (r *stageRig) stage(t testing.TB) []remediate.HostResult {
 	t.Helper()
 	res, err := r.e.Remediate(context.Background(), &remediate.Run{ID: "s1", Plan: r.plan, Installers: r.in, Pull: r.pull, StageOnly: true})
 	if err != nil {
@@ -124,7 +124,7 @@ func (r *stageRig) stage(t *testing.T) []remediate.HostResult {
 }
 
 // installer is the plan's installer for host i.
-func (r *stageRig) installer(t *testing.T, i int) *remediate.PlanInstaller {
+func (r *stageRig) installer(t testing.TB, i int) *remediate.PlanInstaller {
 	t.Helper()
 	inst := r.plan.Hosts[i].Installer
 	if inst == nil {
