@@ -47,6 +47,10 @@ func TestPullServer(t *testing.T) {
 	if code, body := get(url, "Range", "bytes=9990-"); code != 206 || body != content[9990:] {
 		t.Errorf("resume: %d %q", code, body)
 	}
+	served := s.Served()
+	if code, _ := get(url, "Range", "bytes=10000-"); code != http.StatusRequestedRangeNotSatisfiable || s.Served() != served {
+		t.Errorf("a range past the end: %d, served %d bytes more", code, s.Served()-served)
+	}
 	token := Token(url)
 	base := "http://" + s.URLHost + "/"
 	for _, tt := range []struct {

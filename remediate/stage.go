@@ -297,7 +297,9 @@ func (hr *hostRun) pull(ctx context.Context, local Installer, files map[string]i
 	}
 	sha := hr.ph.Installer.SHA256
 	have := pulled(files, sha, hr.powershell())
-	for attempt := 1; ; attempt++ {
+	// A download whose reply was lost may have ended: asked again, the pull server would
+	// refuse a range past the end. The proof judges what the host holds.
+	for attempt := 1; have < local.Size; attempt++ {
 		if have > 0 {
 			hr.e.emit(hr.h.Entry, StepStage, StepStarted, fmt.Sprintf("resuming at byte %d of %d", have, local.Size))
 			hr.notes = append(hr.notes, fmt.Sprintf("The transfer resumed at byte %d of %d.", have, local.Size))

@@ -2,6 +2,7 @@ package remediate_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/iisremedy/iisremedy/lab"
 	"github.com/iisremedy/iisremedy/lab/win2003"
@@ -390,19 +392,29 @@ func (p *cutProxy) serve(c net.Conn, pc *proxied, cut bool) {
 		p.mu.Lock()
 		pc.head = string(head[:n])
 		p.mu.Unlock()
-		if _, err := s.Write(head[:n]); err != nil {
-			return
-		}
-		m, _ := io.Copy(s, c)
-		p.bytes.Add(int64(n) + m)
+		_, _ = io.Copy(counter{s, &p.bytes, nil}, io.MultiReader(bytes.NewReader(head[:n]), c))
 	}()
 	var r io.Reader = s
 	if cut {
 		r = io.LimitReader(s, p.cut)
 	}
-	n, _ := io.Copy(c, r)
-	p.bytes.Add(n)
-	pc.reply.Add(n)
+	// Counted as they go: the host may be done before the server closes the connection.
+	_, _ = io.Copy(counter{c, &p.bytes, &pc.reply}, r)
+}
+
+// counter is a writer that counts what it writes in a and b (nil = not there).
+type counter struct {
+	w    io.Writer
+	a, b *atomic.Int64
+}
+
+func (c counter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.a.Add(int64(n))
+	if c.b != nil {
+		c.b.Add(int64(n))
+	}
+	return n, err
 }
 
 // seen returns, for each connection so far, its request's Range header ("" = none, "?" = no
@@ -491,6 +503,37 @@ func TestStageCutResumes(t *testing.T) {
 			checkStaged(t, r, 0, tc.size)
 		})
 	}
+	// pull, its reply lost: the connection drops once the host holds the whole file, before
+	// the engine hears the download end. The host is not asked to download again (the pull
+	// server would refuse a range past the end); the file is proven.
+	t.Run("pull/reply-lost", func(t *testing.T) {
+		r := newStageRig(t, lab.Config{Hosts: 1, Scenario: "affected", InstallerSize: size}, remediate.StagePull)
+		h := r.f.Hosts()[0]
+		free := h.Model.FreeSpace()
+		var dropped atomic.Bool
+		// The first request about the running download (the Receive that would bring its end)
+		// waits for the host to hold the whole file, then loses its connection.
+		h.Server.DropConnection = func(int64, *http.Request) bool {
+			cmds := h.Model.Commands()
+			if dropped.Load() || !strings.Contains(cmds[len(cmds)-1].CommandLine, "[Net.WebRequest]::Create") {
+				return false
+			}
+			// The host's download goes on in its own goroutine; the deadline only keeps a
+			// broken test from hanging.
+			for deadline := time.Now().Add(2 * time.Minute); h.Model.FreeSpace() > free-size && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			return dropped.CompareAndSwap(false, true)
+		}
+		res := r.stage(t)[0]
+		if res.Outcome != remediate.Staged || !dropped.Load() {
+			t.Fatalf("%s at %s (dropped %v): %q", res.Outcome, res.Step, dropped.Load(), res.Evidence)
+		}
+		if r.pull.Served() != size {
+			t.Errorf("served %d bytes, want the file once (%d)", r.pull.Served(), size)
+		}
+		checkStaged(t, r, 0, size)
+	})
 	// share: the copy runs in a SYSTEM task, outside the WinRM shell, so a dropped connection
 	// does not cut it: the engine reconnects, the copy runs once and is proven.
 	t.Run("share", func(t *testing.T) {
