@@ -2,6 +2,7 @@ package remediate
 
 import (
 	"encoding/base64"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -113,6 +114,50 @@ func TestLineEncoder(t *testing.T) {
 	}
 	if string(back) != string(raw) {
 		t.Error("the lines do not decode to the input")
+	}
+}
+
+// TestLineEncoderPacesBeforeProgress: under a rate limit, text is paced before it is handed
+// out, and a line counts as sent only once its last text has been paced: the transfer's
+// progress never runs ahead of what the limit let go.
+func TestLineEncoderPacesBeforeProgress(t *testing.T) {
+	raw := make([]byte, 2*pushLine+1000)
+	textOf := func(rawN int64) int64 { // the text of the lines of rawN raw bytes
+		text := rawN / pushLine * int64(base64.StdEncoding.EncodedLen(pushLine)+2)
+		if rest := rawN % pushLine; rest > 0 {
+			text += int64(base64.StdEncoding.EncodedLen(int(rest)) + 2)
+		}
+		return text
+	}
+	var paced, reported int64 // text paced; raw bytes reported
+	enc := &lineEncoder{src: strings.NewReader(string(raw)), raw: make([]byte, pushLine),
+		pace: func(n int) error { paced += int64(n); return nil },
+		progress: func(n int64) {
+			reported += n
+			if paced < textOf(reported) {
+				t.Errorf("%d raw bytes reported sent when %d bytes of text were paced", reported, paced)
+			}
+		}}
+	buf := make([]byte, 40<<10) // less than a line: a line goes in two reads
+	var text int64
+	for {
+		n, err := enc.Read(buf)
+		text += int64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if paced != text || reported != int64(len(raw)) {
+		t.Errorf("paced %d of %d bytes of text; reported %d of %d raw bytes", paced, text, reported, len(raw))
+	}
+	stop := errors.New("cancelled")
+	enc = &lineEncoder{src: strings.NewReader("abc"), raw: make([]byte, pushLine), pace: func(int) error { return stop },
+		progress: func(int64) { t.Error("progress without pacing") }}
+	if n, err := enc.Read(buf); n != 0 || err != stop {
+		t.Errorf("a pace that fails: %d, %v", n, err)
 	}
 }
 

@@ -133,16 +133,26 @@ func (s *PullServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(&pacedWriter{ResponseWriter: w, ctx: r.Context(), l: s.limit, served: &s.served, progress: g.progress}, r, name, st.ModTime(), f)
 }
 
-// pacedWriter paces a response's body through the rate limit and counts it.
+// pacedWriter paces a response's body through the rate limit and counts it; the text of an
+// error reply (a range past the end) is neither paced nor counted.
 type pacedWriter struct {
 	http.ResponseWriter
 	ctx      context.Context
 	l        *RateLimit
 	served   *atomic.Int64
 	progress func(int64)
+	status   int
+}
+
+func (p *pacedWriter) WriteHeader(code int) {
+	p.status = code
+	p.ResponseWriter.WriteHeader(code)
 }
 
 func (p *pacedWriter) Write(b []byte) (int, error) {
+	if p.status >= 300 {
+		return p.ResponseWriter.Write(b)
+	}
 	const slice = 32 << 10 // pace in small steps, so that many transfers share the limit evenly
 	written := 0
 	for len(b) > 0 {

@@ -47,6 +47,10 @@ func TestPullServer(t *testing.T) {
 	if code, body := get(url, "Range", "bytes=9990-"); code != 206 || body != content[9990:] {
 		t.Errorf("resume: %d %q", code, body)
 	}
+	served := s.Served()
+	if code, _ := get(url, "Range", "bytes=10000-"); code != http.StatusRequestedRangeNotSatisfiable || s.Served() != served {
+		t.Errorf("a range past the end: %d, served %d bytes more", code, s.Served()-served)
+	}
 	token := Token(url)
 	base := "http://" + s.URLHost + "/"
 	for _, tt := range []struct {
@@ -56,6 +60,10 @@ func TestPullServer(t *testing.T) {
 		{base + strings.Repeat("f", 32) + "/" + x86ENU, 403},
 		{base + token + "/secret.txt", 404},
 		{base + token + "/../secret.txt", 404},
+		{base + token + "/..%2fsecret.txt", 404}, // escaped: the path is decoded before it is split
+		{base + token + "/..%5csecret.txt", 404}, // Windows' separator is only a character here
+		{base + token + "/" + x86ENU + "/", 404},
+		{base + strings.ToUpper(token) + "/" + x86ENU, 403},
 		{base + token, 404},
 		{base, 404},
 	} {

@@ -2,7 +2,6 @@ package remediate
 
 import (
 	"context"
-	"io"
 	"sync"
 	"time"
 )
@@ -50,21 +49,4 @@ func (l *RateLimit) wait(ctx context.Context, n int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// limitedReader paces reads of r through l; ratio converts what is read into installer bytes
-// (0.75 for base64 text).
-type limitedReader struct {
-	ctx   context.Context
-	r     io.Reader
-	l     *RateLimit
-	ratio float64
-}
-
-func (lr *limitedReader) Read(p []byte) (int, error) {
-	n, err := lr.r.Read(p)
-	if werr := lr.l.wait(lr.ctx, int(float64(n)*lr.ratio)); werr != nil && err == nil {
-		err = werr
-	}
-	return n, err
 }

@@ -65,7 +65,7 @@ func (hr *hostRun) stage(ctx context.Context) error {
 	defer stopDrain()
 	switch inst.Method {
 	case StagePull:
-		err = hr.pull(sctx, local)
+		err = hr.pull(sctx, local, files)
 	case StageShare:
 		err = hr.copyFromShare(sctx, local)
 	default:
@@ -211,11 +211,12 @@ func (hr *hostRun) openLines(ctx context.Context, path string, offset int64) std
 		f.Close()
 		return errReader{err}
 	}
-	var r io.Reader = &lineEncoder{src: bufio.NewReaderSize(f, pushLine), raw: make([]byte, pushLine), progress: hr.progress(offset)}
-	if hr.e.StageLimit != nil {
-		r = &limitedReader{ctx: ctx, r: r, l: hr.e.StageLimit, ratio: 0.75}
+	enc := &lineEncoder{src: bufio.NewReaderSize(f, pushLine), raw: make([]byte, pushLine), progress: hr.progress(offset)}
+	if l := hr.e.StageLimit; l != nil {
+		// base64 text: 3 installer bytes in 4
+		enc.pace = func(n int) error { return l.wait(ctx, n*3/4) }
 	}
-	return readCloser{Reader: r, c: f}
+	return readCloser{Reader: enc, c: f}
 }
 
 type readCloser struct {
@@ -231,12 +232,16 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 func (e errReader) Close() error             { return nil }
 
 // lineEncoder turns a byte stream into base64 lines of pushLine raw bytes, CRLF-terminated.
+// Text is paced before it is handed out, and a line's raw bytes count as sent once the last of
+// its text has gone: the progress never runs ahead of the rate limit.
 type lineEncoder struct {
 	src      io.Reader
 	raw      []byte
 	line     []byte // encoded text not read yet
+	lineRaw  int64  // the raw bytes of that line
 	err      error
-	progress func(n int64) // hears the raw bytes encoded (nil = nobody)
+	pace     func(n int) error // waits until n bytes of text may go (nil = no limit)
+	progress func(n int64)     // hears the raw bytes sent (nil = nobody)
 }
 
 func (l *lineEncoder) Read(p []byte) (int, error) {
@@ -250,17 +255,23 @@ func (l *lineEncoder) Read(p []byte) (int, error) {
 		}
 		l.err = err
 		if n > 0 {
-			if l.progress != nil {
-				l.progress(int64(n))
-			}
 			enc := make([]byte, base64.StdEncoding.EncodedLen(n)+2)
 			base64.StdEncoding.Encode(enc, l.raw[:n])
 			copy(enc[len(enc)-2:], "\r\n")
-			l.line = enc
+			l.line, l.lineRaw = enc, int64(n)
 		}
 	}
-	n := copy(p, l.line)
+	n := min(len(p), len(l.line))
+	if l.pace != nil {
+		if err := l.pace(n); err != nil {
+			return 0, err
+		}
+	}
+	copy(p, l.line[:n])
 	l.line = l.line[n:]
+	if len(l.line) == 0 && l.progress != nil {
+		l.progress(l.lineRaw)
+	}
 	return n, nil
 }
 
@@ -278,35 +289,37 @@ func (hr *hostRun) progress(offset int64) func(int64) {
 
 // pull has the host download the installer from the runner's pull server: PowerShell with a
 // ranged request where it exists, else the VBScript of ranged chunks, assembled with copy /b.
-func (hr *hostRun) pull(ctx context.Context, local Installer) error {
+// A download cut in the middle leaves what arrived (the part file, or the chunks saved whole):
+// it is run again while it gets further, and the host asks only for the rest.
+func (hr *hostRun) pull(ctx context.Context, local Installer, files map[string]int64) error {
 	if hr.r.Pull == nil {
 		return fail(StepStage, "no pull server: the run was started without --serve-addr")
 	}
-	url, revoke := hr.r.Pull.Grant(hr.h.Entry, hr.ph.Installer.File, local.Path, hr.progress(0))
-	defer revoke()
-	hr.secret = Token(url)
-	defer func() { hr.secret = "" }()
 	sha := hr.ph.Installer.SHA256
-	for attempt := 1; ; attempt++ {
-		var res remote.Result
-		var err error
-		if hr.powershell() {
-			res, err = hr.run(ctx, psPullCmd(url, hr.part()))
-		} else {
-			script := hr.work + `\pull.vbs`
-			if _, err = hr.runInput(ctx, writeFileCmd(script), func() stdinReader { return textReader(pullScript) }); err == nil {
-				res, err = hr.run(ctx, cscriptCmd(script, url, hr.work+`\`+sha, strconv.FormatInt(local.Size, 10), strconv.Itoa(pullChunk)))
-			}
+	have := pulled(files, sha, hr.powershell())
+	// A download whose reply was lost may have ended: asked again, the pull server would
+	// refuse a range past the end. The proof judges what the host holds.
+	for attempt := 1; have < local.Size; attempt++ {
+		if have > 0 {
+			hr.e.emit(hr.h.Entry, StepStage, StepStarted, fmt.Sprintf("resuming at byte %d of %d", have, local.Size))
+			hr.notes = append(hr.notes, fmt.Sprintf("The transfer resumed at byte %d of %d.", have, local.Size))
 		}
+		res, err := hr.pullOnce(ctx, local, have)
 		if err == nil && res.ExitCode == 0 {
 			break
 		}
-		if err == nil {
-			return fail(StepStage, "the host's download from this machine failed (exit code %d): %s", res.ExitCode, outputTail(res, 300))
-		}
-		if !resumable(err) || attempt >= stageAttempts || ctx.Err() != nil {
+		if err != nil && (!resumable(err) || attempt >= stageAttempts || ctx.Err() != nil) {
 			return err
 		}
+		files, lerr := hr.list(ctx)
+		if lerr != nil {
+			return lerr
+		}
+		now := pulled(files, sha, hr.powershell())
+		if err == nil && (now <= have || attempt >= stageAttempts || ctx.Err() != nil) {
+			return fail(StepStage, "the host's download from this machine failed (exit code %d): %s", res.ExitCode, outputTail(res, 300))
+		}
+		have = now
 	}
 	if hr.powershell() {
 		return nil
@@ -318,6 +331,39 @@ func (hr *hostRun) pull(ctx context.Context, local Installer) error {
 	}
 	_, err := hr.runOK(ctx, fmt.Sprintf(`del /q "%s\%s.p0*"`, hr.work, sha))
 	return err
+}
+
+// pullOnce runs the host's download once, under a token of its own that is revoked when it
+// ends; offset is where the host's partial download ends, for the progress.
+func (hr *hostRun) pullOnce(ctx context.Context, local Installer, offset int64) (remote.Result, error) {
+	url, revoke := hr.r.Pull.Grant(hr.h.Entry, hr.ph.Installer.File, local.Path, hr.progress(offset))
+	defer revoke()
+	hr.secret = Token(url)
+	defer func() { hr.secret = "" }()
+	if hr.powershell() {
+		return hr.run(ctx, psPullCmd(url, hr.part()))
+	}
+	script := hr.work + `\pull.vbs`
+	if _, err := hr.runInput(ctx, writeFileCmd(script), func() stdinReader { return textReader(pullScript) }); err != nil {
+		return remote.Result{}, err
+	}
+	return hr.run(ctx, cscriptCmd(script, url, hr.work+`\`+hr.ph.Installer.SHA256, strconv.FormatInt(local.Size, 10), strconv.Itoa(pullChunk)))
+}
+
+// pulled is what a host holds of a download, from its work folder's listing: the part file
+// PowerShell appends to, or the chunks the VBScript saved (only whole ones are saved).
+func pulled(files map[string]int64, sha string, powershell bool) int64 {
+	prefix := strings.ToLower(sha)
+	if powershell {
+		return files[prefix+".part"]
+	}
+	var n int64
+	for name, size := range files {
+		if strings.HasPrefix(name, prefix+".p0") {
+			n += size
+		}
+	}
+	return n
 }
 
 // shareCopy is the batch line that copies an installer from the share.

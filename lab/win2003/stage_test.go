@@ -406,6 +406,25 @@ func TestDiskFull(t *testing.T) {
 	}
 }
 
+// TestSetFreeSpace: a disk filled by something else after the host was built shows its new
+// free space to wmic, and a write past it fails as on a full disk; files already there stay.
+func TestSetFreeSpace(t *testing.T) {
+	h := stageHost(t, "affected", nil)
+	mustRun(t, h, `mkdir `+work, nil)
+	mustRun(t, h, `findstr "^" > `+work+`\small.txt`, bytes.Repeat([]byte("x"), 1000))
+	h.SetFreeSpace(3000)
+	if got := freeSpace(t, h); got != 3000 || h.FreeSpace() != 3000 {
+		t.Errorf("free space %d (FreeSpace %d), want 3000", got, h.FreeSpace())
+	}
+	if _, e, rc := exec(t, h, `findstr "^" > `+work+`\big.txt`, bytes.Repeat([]byte("y"), 4000)); rc != 1 || e != "There is not enough space on the disk.\r\n" {
+		t.Errorf("write past the free space: rc=%d %q", rc, e)
+	}
+	mustRun(t, h, `del /q `+work+`\small.txt`, nil)
+	if got := freeSpace(t, h); got != 1000 {
+		t.Errorf("after filling the disk and deleting 1000 bytes: %d free, want 1000", got)
+	}
+}
+
 // TestShareDoubleHop: the share's files are readable by a SYSTEM task, not by the WinRM user.
 func TestShareDoubleHop(t *testing.T) {
 	img := win2003.NewInstallerImage("x86", "0409", 0)

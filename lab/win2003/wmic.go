@@ -528,6 +528,15 @@ func (h *Host) FreeSpace() int64 {
 
 func (h *Host) freeLocked() int64 { return h.fs.free() }
 
+// SetFreeSpace leaves free bytes free on the system drive, as when something else on the host
+// fills it (logs, another admin's copy): the files written so far stay, and what is written
+// next counts against the new room. Tests use it to meet a full disk between plan and apply.
+func (h *Host) SetFreeSpace(free int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fs.capacity = h.fs.used + max(free, 0)
+}
+
 func (h *Host) diskObjsLocked() []*wmiObj {
 	sys := strings.ToUpper(h.spec.SystemRoot[:2])
 	mk := func(id string, size, free int64) *wmiObj {
