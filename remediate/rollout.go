@@ -210,10 +210,17 @@ func (ro *Rollout) after(ctx context.Context, prev *Wave, st journal.WaveState) 
 	return nil
 }
 
-// wait sleeps on the engine's clock; a drain ends it.
+// wait sleeps on the engine's clock; a drain ends it. On a simulated clock that moves only
+// while all its participants wait (the lab's), the rollout takes part for the wait: else,
+// with no host worked on, nobody would be waiting and the clock would never reach the window.
 func (ro *Rollout) wait(ctx context.Context, d time.Duration) error {
 	wctx, stop := cancelOnDrain(ctx, ro.Drain)
 	defer stop()
+	if j, ok := ro.Engine.clock().(joiner); ok {
+		var leave func()
+		wctx, leave = j.Join(wctx)
+		defer leave()
+	}
 	err := ro.Engine.clock().Sleep(wctx, d)
 	switch {
 	case ctx.Err() != nil:

@@ -1,0 +1,319 @@
+package remediate_test
+
+import (
+	"bytes"
+	"context"
+	_ "errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/iisremedy/iisremedy/lab"
+	"github.com/iisremedy/iisremedy/lab/win2003"
+	"github.com/iisremedy/iisremedy/playbooks"
+	"github.com/iisremedy/iisremedy/remediate"
+	"github.com/iisremedy/iisremedy/remediate/journal"
+	"github.com/iisremedy/iisremedy/remote"
+)
+
+// group is one inventory group of a rollout rig: n lab hosts of one scenario.
+type group struct {
+	name, scenario string
+	n              int
+}
+
+// rolloutRig is a waves file over lab fleets that share one clock, a journal file, and what a
+// Rollout needs; each rollout's steps and host outcomes go to the journal as `waves run`
+// writes them, since resuming reads them back.
+type rolloutRig struct {
+	t       *testing.T
+	clock   *win2003.Clock
+	file    string
+	waves   *remediate.Waves
+	hosts   []remediate.Host
+	lab     map[string]*lab.Host // by inventory entry
+	inGroup map[string][]string  // entries by group, in inventory order
+	j       *journal.Journal
+	in      *remediate.Installers
+	opts    remediate.Options
+}
+
+// newRolloutRig starts one fleet per group on clock and writes the inventory and the waves
+// file (wavesYAML after an inventory: line) to a temporary folder; the file is read at the
+// clock's time. With virtual, the clock runs on virtual time: it jumps ahead whenever every
+// participant waits. The plan's polls are longer than the playbook's so that a host costs
+// fewer round trips; the soak is given (the lab's install takes 25 simulated minutes).
+func newRolloutRig(t *testing.T, clock *win2003.Clock, virtual bool, soak time.Duration, groups []group, wavesYAML string) *rolloutRig {
+	t.Helper()
+	if virtual {
+		drive(t, clock)
+	}
+	dir := t.TempDir()
+	r := &rolloutRig{t: t, clock: clock, lab: map[string]*lab.Host{}, inGroup: map[string][]string{}}
+	var inv bytes.Buffer
+	var images []win2003.InstallerImage
+	for i, g := range groups {
+		f, err := lab.Start(context.Background(), lab.Config{Hosts: g.n, Scenario: g.scenario, Clock: clock, Port: -1,
+			Password: labPassword, InstallerSize: 32 << 10, FirstAddr: netip.AddrFrom4([4]byte{127, 0, byte(20 + i), 1})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(f.Close)
+		fmt.Fprintf(&inv, "[%s]\n", g.name)
+		for _, h := range f.Hosts() {
+			fmt.Fprintln(&inv, h.Addr)
+			r.lab[h.Addr] = h
+			r.inGroup[g.name] = append(r.inGroup[g.name], h.Addr)
+		}
+		for _, img := range f.Images() {
+			if !slices.ContainsFunc(images, func(o win2003.InstallerImage) bool { return o.Name == img.Name }) {
+				images = append(images, img)
+			}
+		}
+	}
+	installers := filepath.Join(dir, "installers")
+	if err := lab.WriteInstallers(installers, images); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hosts.txt"), inv.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.file = filepath.Join(dir, "waves.yaml")
+	if err := os.WriteFile(r.file, []byte("inventory: hosts.txt\n"+wavesYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, parsed, err := remediate.LoadWaves(r.file, clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waves = w
+	if r.hosts, err = remediate.ResolveTargets(parsed, remediate.TargetDefaults{User: "Administrator"}); err != nil {
+		t.Fatal(err)
+	}
+	pb := playbooks.Default()
+	if r.in, err = remediate.LoadInstallers(installers, pb, nil); err != nil {
+		t.Fatal(err)
+	}
+	timing := remediate.TimingFrom(pb.Steps)
+	timing.Poll = remediate.Duration(2 * time.Minute)
+	timing.Soak = remediate.Duration(soak)
+	r.opts = remediate.Options{Stage: remediate.StagePush, Warmup: "remote", InstallerDir: installers, Timing: timing}
+	if r.j, err = journal.Open(filepath.Join(dir, "journal.db"), journal.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.j.Close() })
+	return r
+}
+
+// drive runs clock on virtual time until the test ends.
+func drive(t *testing.T, clock *win2003.Clock) {
+	ctx, stop := context.WithCancel(context.Background())
+	go clock.Drive(ctx)
+	t.Cleanup(stop)
+}
+
+// rollout returns a Rollout of the rig as a new runner with its own run in the journal.
+func (r *rolloutRig) rollout(runID string) *remediate.Rollout {
+	r.t.Helper()
+	if err := r.j.StartRun(journal.Run{ID: runID, Command: "waves run", Inventory: remediate.LockName(r.file), Started: r.clock.Now()}); err != nil {
+		r.t.Fatal(err)
+	}
+	clock := lab.EngineClock{C: r.clock}
+	e := &remediate.Engine{Dial: remediate.WinRMDialer(labPassword, remote.WithSleep(clock.Sleep)), Clock: clock}
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	e.Events = func(ev remediate.HostStep) {
+		mu.Lock()
+		first := !seen[ev.Host]
+		seen[ev.Host] = true
+		mu.Unlock()
+		if first {
+			r.check(r.j.PutHost(journal.HostState{RunID: runID, Host: ev.Host, Step: string(ev.Step), Started: ev.At}))
+		}
+		r.check(r.j.AddStep(journal.StepEvent{RunID: runID, Host: ev.Host, Step: string(ev.Step), State: string(ev.State), Detail: ev.Detail, At: ev.At}))
+	}
+	e.HostDone = func(h remediate.HostResult) {
+		r.check(r.j.PutHost(journal.HostState{RunID: runID, Host: h.Host.Entry, VerdictBefore: string(h.Verdict),
+			Outcome: string(h.Outcome), Step: string(h.Step), Evidence: h.Evidence, Ended: r.clock.Now()}))
+	}
+	return &remediate.Rollout{Waves: r.waves, Hosts: r.hosts, Engine: e, Journal: r.j, Installers: r.in, Options: r.opts,
+		Tool: "iisremedy test", RunID: runID, Holder: journal.LockHolder{Host: "control", PID: len(runID), RunID: runID}}
+}
+
+func (r *rolloutRig) check(err error) {
+	if err != nil {
+		r.t.Error(err)
+	}
+}
+
+// deadline is a context that ends once d of simulated time has passed, so that a rollout that
+// would wait for ever fails the test on virtual time instead of hanging it.
+func (r *rolloutRig) deadline(d time.Duration) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	timer := r.clock.AfterFunc(d, cancel)
+	r.t.Cleanup(func() { timer.Stop(); cancel() })
+	return ctx
+}
+
+// disruptions are the instants an install or a restart began on a host, from the host's own logs.
+func disruptions(h *lab.Host) []time.Time {
+	var out []time.Time
+	for _, run := range h.Model.InstallerRuns() {
+		out = append(out, run.Start)
+	}
+	for _, c := range h.Model.Commands() {
+		if strings.HasPrefix(c.CommandLine, "shutdown ") {
+			out = append(out, c.Start)
+		}
+	}
+	return out
+}
+
+// span is a window occurrence as the test computes it by hand, in UTC.
+type span struct{ from, to time.Time }
+
+func (s span) has(t time.Time) bool { return !t.Before(s.from) && t.Before(s.to) }
+
+// checkDisruptionsIn fails for any install or restart of the rig's hosts that began outside
+// the spans; it returns the installs' start times, sorted.
+func (r *rolloutRig) checkDisruptionsIn(spans ...span) []time.Time {
+	r.t.Helper()
+	var installs []time.Time
+	for entry, h := range r.lab {
+		for _, at := range disruptions(h) {
+			if !slices.ContainsFunc(spans, func(s span) bool { return s.has(at) }) {
+				r.t.Errorf("%s: an install or restart began at %s, outside the window %v", entry, at.UTC(), spans)
+			}
+		}
+		for _, run := range h.Model.InstallerRuns() {
+			installs = append(installs, run.Start)
+		}
+	}
+	slices.SortFunc(installs, time.Time.Compare)
+	return installs
+}
+
+// checkRemediatedOnce fails unless every host of the groups ran the installer exactly once and
+// ended remediated in the journal.
+func (r *rolloutRig) checkRemediatedOnce(groups ...string) {
+	r.t.Helper()
+	outcome := r.outcomes()
+	for _, g := range groups {
+		for _, entry := range r.inGroup[g] {
+			if runs := r.lab[entry].Model.InstallerRuns(); len(runs) != 1 {
+				r.t.Errorf("%s (%s): %d installer runs, want 1: %+v", entry, g, len(runs), runs)
+			}
+			if outcome[entry] != journal.OutcomeRemediated {
+				r.t.Errorf("%s (%s): the journal's last outcome is %q, want remediated", entry, g, outcome[entry])
+			}
+		}
+	}
+}
+
+// outcomes are the hosts' last outcomes in the journal, over every run of the waves file.
+func (r *rolloutRig) outcomes() map[string]string {
+	r.t.Helper()
+	runs, err := r.j.Runs(0)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	out := map[string]string{}
+	for i := len(runs) - 1; i >= 0; i-- { // oldest first: the newest outcome wins
+		hosts, err := r.j.Hosts(runs[i].ID)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		for _, h := range hosts {
+			if h.Outcome != "" {
+				out[h.Host] = h.Outcome
+			}
+		}
+	}
+	return out
+}
+
+// waveStates are the journal's states of the rig's waves, by name.
+func (r *rolloutRig) waveStates() map[string]journal.WaveState {
+	r.t.Helper()
+	states, err := r.j.Waves(remediate.LockName(r.file))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	out := map[string]journal.WaveState{}
+	for _, s := range states {
+		out[s.Wave] = s
+	}
+	return out
+}
+
+// commandCount is how many commands the hosts of a group received.
+func (r *rolloutRig) commandCount(g string) int {
+	n := 0
+	for _, entry := range r.inGroup[g] {
+		n += len(r.lab[entry].Model.Commands())
+	}
+	return n
+}
+
+func utc(year int, month time.Month, day, hour, min int) time.Time {
+	return time.Date(year, month, day, hour, min, 0, 0, time.UTC)
+}
+
+// TestRolloutWaitsForWindow: a wave whose window opens later waits for it on the engine's
+// clock, recorded as waiting in the journal; no install or restart reaches a host before it
+// opens, with staging ahead of the window or without, and the hosts go in as it opens.
+func TestRolloutWaitsForWindow(t *testing.T) {
+	for _, ahead := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stage_ahead=%v", ahead), func(t *testing.T) {
+			clock := win2003.NewManualClock(utc(2026, 6, 1, 9, 0))
+			r := newRolloutRig(t, clock, true, 10*time.Minute, []group{{"web", "affected", 3}}, fmt.Sprintf(`stage_ahead: %v
+waves:
+  - name: night
+    groups: [web]
+    window: {zone: UTC, from: "2026-06-02 22:00", to: "2026-06-03 04:00"}
+`, ahead))
+			opens := utc(2026, 6, 2, 22, 0)
+			ro := r.rollout("r1")
+			var waiting []remediate.RolloutEvent
+			ro.Notify = func(ev remediate.RolloutEvent) {
+				if ev.What == "waiting-window" {
+					waiting = append(waiting, ev)
+					if st := r.waveStates()["night"]; st.Status != journal.WaveWaitingWindow {
+						t.Errorf("while it waits, the journal says the wave is %q", st.Status)
+					}
+				}
+			}
+			if err := ro.Run(r.deadline(7 * 24 * time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if len(waiting) != 1 || !waiting[0].Until.Equal(opens) {
+				t.Errorf("waiting events %+v, want one until %s", waiting, opens)
+			}
+			installs := r.checkDisruptionsIn(span{opens, utc(2026, 6, 3, 4, 0)})
+			if len(installs) == 0 || installs[0].Sub(opens) > time.Minute {
+				t.Errorf("installs began at %v, want the first as the window opens at %s", installs, opens)
+			}
+			for entry, h := range r.lab {
+				var before int
+				for _, c := range h.Model.Commands() {
+					if c.Start.Before(opens) {
+						before++
+					}
+				}
+				if staged := before > 0; staged != ahead {
+					t.Errorf("%s: %d commands before the window opened (stage_ahead %v)", entry, before, ahead)
+				}
+			}
+			r.checkRemediatedOnce("web")
+			if st := r.waveStates()["night"]; st.Status != journal.WaveDone {
+				t.Errorf("wave night: %+v, want done", st)
+			}
+		})
+	}
+}
