@@ -3,7 +3,7 @@ package remediate_test
 import (
 	"bytes"
 	"context"
-	_ "errors"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -180,6 +180,10 @@ type span struct{ from, to time.Time }
 
 func (s span) has(t time.Time) bool { return !t.Before(s.from) && t.Before(s.to) }
 
+func (s span) String() string {
+	return s.from.UTC().Format("2006-01-02 15:04") + " to " + s.to.UTC().Format("2006-01-02 15:04 UTC")
+}
+
 // checkDisruptionsIn fails for any install or restart of the rig's hosts that began outside
 // the spans; it returns the installs' start times, sorted.
 func (r *rolloutRig) checkDisruptionsIn(spans ...span) []time.Time {
@@ -315,5 +319,108 @@ waves:
 				t.Errorf("wave night: %+v, want done", st)
 			}
 		})
+	}
+}
+
+// TestRolloutWindowAcrossMidnightAndDST: a Saturday-night window in Europe/Madrid, 23:00 to
+// 03:30 on the nights the clocks change, hosts one at a time, each about two hours long. In
+// March the night is an hour shorter: the window closes at 01:30 UTC, so the third host, due
+// at about 02:00 UTC, waits for the next Saturday, whose window opens at 21:00 UTC in summer
+// time. In October the night is an hour longer: the third host installs after 01:30 UTC, in
+// the hour the change gives back. Either way the second host starts after local midnight.
+func TestRolloutWindowAcrossMidnightAndDST(t *testing.T) {
+	madrid, err := time.LoadLocation("Europe/Madrid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		start time.Time
+		soak  time.Duration // sets each host's length
+		spans []span        // the window's occurrences the hosts need, in UTC
+		third time.Time     // the third install begins at or after it
+	}{
+		{"spring", utc(2026, 3, 27, 12, 0), 84 * time.Minute,
+			[]span{{utc(2026, 3, 28, 22, 0), utc(2026, 3, 29, 1, 30)}, {utc(2026, 4, 4, 21, 0), utc(2026, 4, 5, 1, 30)}},
+			utc(2026, 4, 4, 21, 0)},
+		{"autumn", utc(2026, 10, 23, 12, 0), 106 * time.Minute,
+			[]span{{utc(2026, 10, 24, 21, 0), utc(2026, 10, 25, 2, 30)}},
+			utc(2026, 10, 25, 1, 30)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := win2003.NewManualClock(tc.start)
+			r := newRolloutRig(t, clock, true, tc.soak, []group{{"web", "affected", 3}}, `waves:
+  - name: night
+    groups: [web]
+    parallel: 1
+    window: {zone: Europe/Madrid, days: [sat], start: "23:00", end: "03:30"}
+`)
+			if err := r.rollout("r1").Run(r.deadline(14 * 24 * time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			installs := r.checkDisruptionsIn(tc.spans...)
+			if len(installs) != 3 {
+				t.Fatalf("installs at %v, want 3", installs)
+			}
+			if d := installs[0].Sub(tc.spans[0].from); d < 0 || d > time.Minute {
+				t.Errorf("the first install began at %s, want as the window opens at %s", installs[0].UTC(), tc.spans[0].from)
+			}
+			if local := installs[1].In(madrid); local.Weekday() != time.Sunday || !tc.spans[0].has(installs[1]) {
+				t.Errorf("the second install began at %s, want on Sunday after midnight in the first window", local)
+			}
+			if installs[2].Before(tc.third) || installs[2].Sub(tc.third) > time.Hour {
+				t.Errorf("the third install began at %s, want within the hour after %s", installs[2].UTC(), tc.third)
+			}
+			r.checkRemediatedOnce("web")
+		})
+	}
+}
+
+// TestRolloutHaltsPastThreshold: the canary's hosts fail their install; once two have failed,
+// the wave's threshold, the third is not started, the rollout stops with ErrHalted and the
+// reason in the journal, and the next wave's hosts never hear from the tool.
+func TestRolloutHaltsPastThreshold(t *testing.T) {
+	clock := win2003.NewManualClock(utc(2026, 6, 1, 9, 0))
+	r := newRolloutRig(t, clock, true, 10*time.Minute, []group{{"canary", "installer-fails", 3}, {"farm", "affected", 3}}, `waves:
+  - name: canary
+    groups: [canary]
+    parallel: 1
+    max_failures: 2
+  - name: farm
+    groups: [farm]
+`)
+	// A failing install ends within two minutes, when its task's own start time would run it
+	// again: polls as short as the playbook's see it end and delete the task first.
+	r.opts.Timing.Poll = remediate.Duration(15 * time.Second)
+	err := r.rollout("r1").Run(r.deadline(7 * 24 * time.Hour))
+	if !errors.Is(err, remediate.ErrHalted) || !strings.Contains(err.Error(), "canary") {
+		t.Fatalf("err %v, want ErrHalted at wave canary", err)
+	}
+	const reason = "2 hosts failed, the run's threshold is 2"
+	states := r.waveStates()
+	if st := states["canary"]; st.Status != journal.WaveHalted || !strings.Contains(st.Reason, reason) {
+		t.Errorf("wave canary in the journal: %+v, want halted: %s", st, reason)
+	}
+	if st, ok := states["farm"]; ok {
+		t.Errorf("wave farm in the journal: %+v, want never started", st)
+	}
+	outcome := r.outcomes()
+	canary := r.inGroup["canary"]
+	for i, entry := range canary {
+		runs := r.lab[entry].Model.InstallerRuns()
+		switch {
+		case i < 2 && (len(runs) != 1 || outcome[entry] != journal.OutcomeRemediationFailed):
+			t.Errorf("%s: %d installs, outcome %q; want one that failed", entry, len(runs), outcome[entry])
+		case i == 2 && (len(runs) != 0 || outcome[entry] != journal.OutcomeInterrupted):
+			t.Errorf("%s, after the threshold: %d installs, outcome %q; want none, interrupted", entry, len(runs), outcome[entry])
+		}
+	}
+	for _, c := range r.lab[canary[2]].Model.Commands() {
+		if c.Wrote {
+			t.Errorf("%s, after the threshold, was changed: %s", canary[2], c.CommandLine)
+		}
+	}
+	if n := r.commandCount("farm"); n != 0 {
+		t.Errorf("the halted rollout sent %d commands to the next wave's hosts", n)
 	}
 }
