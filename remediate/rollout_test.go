@@ -424,3 +424,137 @@ func TestRolloutHaltsPastThreshold(t *testing.T) {
 		t.Errorf("the halted rollout sent %d commands to the next wave's hosts", n)
 	}
 }
+
+// TestRolloutWindowClosesMidWave: a daily window of 105 minutes and four hosts one at a time,
+// each about 46 minutes long. The third host's install is running when the window closes: it
+// runs to its end, then the host stops before its restart and the fourth is not started. The
+// next evening's window picks up where it stopped: the third host restarts without installing
+// again, then the fourth goes through.
+func TestRolloutWindowClosesMidWave(t *testing.T) {
+	clock := win2003.NewManualClock(utc(2026, 6, 1, 9, 0))
+	r := newRolloutRig(t, clock, true, 10*time.Minute, []group{{"web", "affected", 4}}, `waves:
+  - name: evening
+    groups: [web]
+    parallel: 1
+    window: {zone: UTC, days: daily, start: "22:00", end: "23:45"}
+`)
+	first := span{utc(2026, 6, 1, 22, 0), utc(2026, 6, 1, 23, 45)}
+	second := span{utc(2026, 6, 2, 22, 0), utc(2026, 6, 2, 23, 45)}
+	ro := r.rollout("r1")
+	var closed []string
+	ro.Notify = func(ev remediate.RolloutEvent) {
+		if ev.What == "window-closed" {
+			closed = append(closed, ev.Detail)
+		}
+	}
+	if err := ro.Run(r.deadline(7 * 24 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if len(closed) != 1 || !strings.Contains(closed[0], "2 hosts") {
+		t.Errorf("window-closed events %q, want one with 2 hosts waiting", closed)
+	}
+	r.checkDisruptionsIn(first, second)
+	r.checkRemediatedOnce("web")
+	web := r.inGroup["web"]
+	third := r.lab[web[2]].Model
+	if runs := third.InstallerRuns(); len(runs) == 0 || !first.has(runs[0].Start) || !runs[0].End.After(first.to) || runs[0].Killed {
+		t.Errorf("%s: installs %+v, want one begun in the first window that ran to its end after it closed", web[2], runs)
+	}
+	for i, entry := range web {
+		for _, at := range disruptions(r.lab[entry]) {
+			if want := i < 2 || i == 2 && at.Before(first.to); first.has(at) != want {
+				t.Errorf("%s: an install or restart at %s; in the first window: %v, want %v", entry, at.UTC(), first.has(at), want)
+			}
+		}
+	}
+	// The journal says where the third host stopped: before its restart, in the first window.
+	steps, err := r.j.Steps("r1", web[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	for _, st := range steps {
+		between := span{first.to, second.from}.has(st.At)
+		stopped = stopped || st.Step == string(remediate.StepReboot) && st.State == journal.StepSkipped && between
+	}
+	if !stopped {
+		t.Errorf("%s: no skipped restart after the first window in the journal: %+v", web[2], steps)
+	}
+}
+
+// TestRolloutResumes: a rollout stopped in its second wave, by cancelling its context once a
+// host of that wave is remediated, or by a drain while a host installs, is carried on by a new
+// runner on the same journal. The new runner starts at the second wave and its hosts not
+// remediated: the first wave and the host already done get no command at all, the drained host
+// restarts without installing again, and every host ran the installer exactly once.
+func TestRolloutResumes(t *testing.T) {
+	for _, how := range []string{"cancel", "drain"} {
+		t.Run(how, func(t *testing.T) {
+			clock := win2003.NewManualClock(utc(2026, 6, 1, 9, 0))
+			r := newRolloutRig(t, clock, true, 10*time.Minute, []group{{"first", "affected", 2}, {"second", "affected", 3}}, `waves:
+  - name: first
+    groups: [first]
+    parallel: 1
+  - name: second
+    groups: [second]
+    parallel: 1
+`)
+			second := r.inGroup["second"]
+			ctx, cancel := context.WithCancel(r.deadline(7 * 24 * time.Hour))
+			defer cancel()
+			drain := make(chan struct{})
+			ro := r.rollout("r1")
+			ro.Drain = drain
+			record := ro.Engine.Events
+			ro.Engine.Events = func(ev remediate.HostStep) {
+				record(ev)
+				switch {
+				case how == "cancel" && ev.Host == second[0] && ev.Step == remediate.StepVerify && ev.State == remediate.StepDone:
+					cancel()
+				case how == "drain" && ev.Host == second[0] && ev.Step == remediate.StepInstall && ev.State == remediate.StepStarted:
+					close(drain)
+				}
+			}
+			err := ro.Run(ctx)
+			if how == "cancel" && !errors.Is(err, context.Canceled) || how == "drain" && !errors.Is(err, remediate.ErrStopped) {
+				t.Fatalf("the first runner: %v", err)
+			}
+			states := r.waveStates()
+			if states["first"].Status != journal.WaveDone || states["second"].Status != journal.WaveRunning {
+				t.Errorf("waves after the first runner: %+v", states)
+			}
+			untouched := append([]string(nil), r.inGroup["first"]...)
+			if how == "cancel" {
+				untouched = append(untouched, second[0])
+			}
+			before := map[string]int{}
+			for _, entry := range untouched {
+				before[entry] = len(r.lab[entry].Model.Commands())
+			}
+
+			if err := r.rollout("r2").Run(r.deadline(7 * 24 * time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			for _, entry := range untouched {
+				if n := len(r.lab[entry].Model.Commands()); n != before[entry] {
+					t.Errorf("%s, remediated by the first runner, got %d commands from the second", entry, n-before[entry])
+				}
+			}
+			hosts, err := r.j.Hosts("r2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var worked []string
+			for _, h := range hosts {
+				worked = append(worked, h.Host)
+			}
+			if want := second[len(second)-len(worked):]; len(worked) == 0 || !slices.Equal(worked, want) {
+				t.Errorf("the second runner worked on %v, want %v", worked, want)
+			}
+			r.checkRemediatedOnce("first", "second")
+			if st := r.waveStates()["second"]; st.Status != journal.WaveDone {
+				t.Errorf("wave second: %+v, want done", st)
+			}
+		})
+	}
+}
