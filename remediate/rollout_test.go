@@ -558,3 +558,159 @@ func TestRolloutResumes(t *testing.T) {
 		})
 	}
 }
+
+// TestRolloutLock: while a runner holds the waves file, waiting for its window, a second
+// runner is refused with the first one named, and still is a quarter of an hour later, since the
+// first one's heartbeat keeps its lock fresh (the clock is moved by hand, a minute at a time).
+// A dead runner's lock is refused while its last heartbeat is 9 minutes old and taken over
+// at 11, past the staleness of 10; the runner that took it over does the rollout.
+func TestRolloutLock(t *testing.T) {
+	clock := win2003.NewManualClock(utc(2026, 6, 1, 9, 0))
+	r := newRolloutRig(t, clock, false, 10*time.Minute, []group{{"web", "affected", 1}}, `waves:
+  - name: night
+    groups: [web]
+    window: {zone: UTC, from: "2026-06-01 12:00", to: "2026-06-01 18:00"}
+`)
+	name := remediate.LockName(r.file)
+	refused := func(runID, holder string) {
+		t.Helper()
+		// A runner that got the lock would wait for the window on a clock nobody moves: its
+		// first event ends it, and the test fails rather than hangs.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ro := r.rollout(runID)
+		ro.Notify = func(remediate.RolloutEvent) { cancel() }
+		var locked *journal.LockedError
+		if err := ro.Run(ctx); !errors.As(err, &locked) || locked.Holder.RunID != holder {
+			t.Fatalf("runner %s at %s: %v, want the lock refused, held by %s", runID, clock.Now().UTC(), err, holder)
+		}
+	}
+
+	first := r.rollout("r1")
+	waiting := make(chan struct{})
+	first.Notify = func(ev remediate.RolloutEvent) {
+		if ev.What == "waiting-window" {
+			close(waiting)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- first.Run(ctx) }()
+	select {
+	case <-waiting:
+	case err := <-done:
+		t.Fatalf("the first runner ended before waiting for its window: %v", err)
+	}
+	refused("r2", "r1")
+	for range 15 {
+		// The first runner's two timers, its wait and its next heartbeat, are set: the
+		// heartbeat of the minute before has been written.
+		clock.WaitPending(ctx, 2)
+		clock.Advance(time.Minute)
+	}
+	clock.WaitPending(ctx, 2)
+	refused("r3", "r1")
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the first runner, cancelled: %v", err)
+	}
+	if n := r.commandCount("web"); n != 0 {
+		t.Fatalf("%d commands reached the host before its window", n)
+	}
+
+	dead := journal.LockHolder{Host: "old-control", PID: 7, RunID: "r0"}
+	plant := func(age time.Duration) {
+		t.Helper()
+		if _, err := r.j.Lock(name, dead, clock.Now().Add(-age), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plant(9 * time.Minute)
+	refused("r4", "r0")
+	plant(11 * time.Minute)
+	drive(t, clock)
+	ro := r.rollout("r5")
+	ro.Notify = func(ev remediate.RolloutEvent) {
+		if ev.What == "started" {
+			var locked *journal.LockedError
+			if _, err := r.j.Lock(name, dead, clock.Now(), 10*time.Minute); !errors.As(err, &locked) || locked.Holder.RunID != "r5" {
+				t.Errorf("while the wave runs, the lock: %v, want held by r5", err)
+			}
+		}
+	}
+	if err := ro.Run(r.deadline(7 * 24 * time.Hour)); err != nil {
+		t.Fatalf("the runner taking the stale lock over: %v", err)
+	}
+	r.checkRemediatedOnce("web")
+	if _, err := r.j.Lock(name, dead, clock.Now(), 0); err != nil {
+		t.Errorf("the lock after the rollout: %v, want released", err)
+	}
+}
+
+// TestRolloutWaitsForApproval: a wave that asks for approval holds the next one; recording
+// the approval in the journal as `waves approve` does, six hours on, lets it start, at the
+// rollout's next look.
+func TestRolloutWaitsForApproval(t *testing.T) {
+	clock := win2003.NewManualClock(utc(2026, 6, 1, 9, 0))
+	r := newRolloutRig(t, clock, true, 10*time.Minute, []group{{"canary", "affected", 1}, {"farm", "affected", 2}}, `waves:
+  - name: canary
+    groups: [canary]
+    after: approve
+  - name: farm
+    groups: [farm]
+`)
+	const poll = 10 * time.Minute
+	ro := r.rollout("r1")
+	ro.Poll = poll
+	approval := make(chan time.Time, 1)
+	asked := 0
+	ro.Notify = func(ev remediate.RolloutEvent) {
+		if ev.What != "waiting-approval" || ev.Wave != "canary" {
+			return
+		}
+		asked++
+		if st := r.waveStates()["canary"]; st.Status != journal.WaveDone {
+			t.Errorf("waiting for approval, wave canary is %q, want done", st.Status)
+		}
+		// The approver takes part in the virtual clock from here, so that it cannot
+		// jump past the approval.
+		actx, leave := lab.EngineClock{C: clock}.Join(context.Background())
+		go func() {
+			defer leave()
+			if !clock.Sleep(actx, 6*time.Hour) {
+				return
+			}
+			at := clock.Now()
+			r.check(r.j.Approve(remediate.LockName(r.file), "canary", "alice@control", at))
+			approval <- at
+		}()
+	}
+	if err := ro.Run(r.deadline(3 * 24 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var approved time.Time
+	select {
+	case approved = <-approval:
+	default:
+	}
+	if asked != 1 || approved.IsZero() {
+		t.Fatalf("asked for approval %d times, approved at %v; want once, approved", asked, approved)
+	}
+	var first time.Time
+	for _, entry := range r.inGroup["farm"] {
+		for _, c := range r.lab[entry].Model.Commands() {
+			if first.IsZero() || c.Start.Before(first) {
+				first = c.Start
+			}
+		}
+	}
+	if first.Before(approved) || first.Sub(approved) > poll {
+		t.Errorf("the held wave's first command at %s, want within %s after the approval at %s", first.UTC(), poll, approved.UTC())
+	}
+	ok, a, err := r.j.Approved(remediate.LockName(r.file), "canary")
+	if err != nil || !ok || a.By != "alice@control" {
+		t.Errorf("the journal's approval: %v %+v %v", ok, a, err)
+	}
+	r.checkRemediatedOnce("canary", "farm")
+}
