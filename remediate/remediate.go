@@ -65,6 +65,11 @@ type Run struct {
 	MaxFailurePercent float64
 	// Done names hosts a previous run of the plan already remediated: they are left alone.
 	Done map[string]bool
+	// Resumes names earlier runs this one carries on (a rollout's earlier runners of its waves
+	// file). An install that this run or one of them finished with success is not run again,
+	// though the host was planned anew: a rollout plans again in each window, so the plan alone
+	// does not say that a host stopped before its restart has its install behind it.
+	Resumes map[string]bool
 	// StageOnly stops every host after its installer is staged and proven (iisremedy stage).
 	StageOnly bool
 	// Parallel is how many hosts are worked on at once (0 = the engine's Parallel).

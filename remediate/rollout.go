@@ -36,6 +36,8 @@ type Rollout struct {
 	Poll time.Duration
 	// Results, when set, hears every host's result of every wave run.
 	Results func(wave string, results []HostResult)
+
+	resumes map[string]bool // the earlier runs of the waves file, from the journal
 }
 
 // RolloutEvent is a change in a rollout, for progress.
@@ -89,10 +91,11 @@ func (ro *Rollout) Run(ctx context.Context) error {
 	for _, s := range states {
 		status[s.Wave] = s
 	}
-	done, err := ro.doneHosts()
+	done, resumes, err := ro.history()
 	if err != nil {
 		return err
 	}
+	ro.resumes = resumes
 	only := -1
 	for i, wv := range ro.Waves.Waves {
 		if wv.Name == ro.Only {
@@ -146,20 +149,22 @@ func (ro *Rollout) putWave(wv *Wave, status, reason string, started, ended time.
 		Reason: reason, Started: started, Ended: ended})
 }
 
-// doneHosts are the hosts earlier runs of this waves file remediated.
-func (ro *Rollout) doneHosts() (map[string]bool, error) {
+// history reads the earlier runs of this waves file: the hosts they remediated, and the runs
+// themselves, whose finished installs count as this runner's.
+func (ro *Rollout) history() (done, runIDs map[string]bool, err error) {
 	runs, err := ro.Journal.Runs(10000)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	done := map[string]bool{}
+	done, runIDs = map[string]bool{}, map[string]bool{}
 	for _, r := range runs {
 		if r.Inventory != LockName(ro.Waves.File) {
 			continue
 		}
+		runIDs[r.ID] = true
 		hosts, err := ro.Journal.Hosts(r.ID)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, h := range hosts {
 			if h.Outcome == string(Remediated) {
@@ -167,7 +172,7 @@ func (ro *Rollout) doneHosts() (map[string]bool, error) {
 			}
 		}
 	}
-	return done, nil
+	return done, runIDs, nil
 }
 
 // after waits for what the previous wave asked: an approval, then its pause.
@@ -210,10 +215,17 @@ func (ro *Rollout) after(ctx context.Context, prev *Wave, st journal.WaveState) 
 	return nil
 }
 
-// wait sleeps on the engine's clock; a drain ends it.
+// wait sleeps on the engine's clock; a drain ends it. On a simulated clock that moves only
+// while all its participants wait (the lab's), the rollout takes part for the wait: else,
+// with no host worked on, nobody would be waiting and the clock would never reach the window.
 func (ro *Rollout) wait(ctx context.Context, d time.Duration) error {
 	wctx, stop := cancelOnDrain(ctx, ro.Drain)
 	defer stop()
+	if j, ok := ro.Engine.clock().(joiner); ok {
+		var leave func()
+		wctx, leave = j.Join(wctx)
+		defer leave()
+	}
 	err := ro.Engine.clock().Sleep(wctx, d)
 	switch {
 	case ctx.Err() != nil:
@@ -310,7 +322,7 @@ func (ro *Rollout) attempt(ctx context.Context, wv *Wave, done map[string]bool, 
 	}
 	plan := NewPlan(findings, ro.Options, ro.Installers, ro.Playbooks, ro.Tool, e.clock().Now(), ro.Waves.File)
 	run := &Run{ID: ro.RunID, Plan: plan, Installers: ro.Installers, Pull: ro.Pull, Drain: ro.Drain, Done: done, StageOnly: stageOnly,
-		Parallel: wv.Parallel}
+		Parallel: wv.Parallel, Resumes: ro.resumes}
 	if wv.MaxFailures != "" {
 		count, percent, _ := parseShare(wv.MaxFailures, false)
 		run.MaxFailures, run.MaxFailurePercent = count, percent

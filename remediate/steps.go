@@ -175,8 +175,8 @@ func (hr *hostRun) runInputOK(ctx context.Context, cmdline, text string) (struct
 const installAttempts = 4
 
 // install runs the staged SP2 installer from a scheduled task and waits for its exit code. An
-// install this plan already finished is not run again; a failed one's evidence is the tail of
-// svcpack.log.
+// install this plan, this run or a run it resumes already finished is not run again; a failed
+// one's evidence is the tail of svcpack.log.
 func (hr *hostRun) install(ctx context.Context) error {
 	pb := playbookNamed(embeddedOr(hr.e.Playbooks), hr.ph.Playbook)
 	markerPath := hr.work + `\install.marker`
@@ -184,9 +184,10 @@ func (hr *hostRun) install(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if m.Done && strings.Contains(text, hr.planTag()) && slices.Contains(pb.Installer.SuccessExitCodes, m.Exit) {
+	ours := strings.Contains(text, hr.planTag()) || m.RunID == hr.r.ID || hr.r.Resumes[m.RunID]
+	if m.Done && ours && slices.Contains(pb.Installer.SuccessExitCodes, m.Exit) {
 		hr.installCode = m.Exit
-		hr.notes = append(hr.notes, fmt.Sprintf("The installer had already run for this plan (run %s, exit code %d).", m.RunID, m.Exit))
+		hr.notes = append(hr.notes, fmt.Sprintf("The installer had already run for this plan or rollout (run %s, exit code %d).", m.RunID, m.Exit))
 		return nil
 	}
 	res, err := hr.run(ctx, pendingRenameCmd)

@@ -160,6 +160,9 @@ const (
 	OutcomeNotPlanned        = "not-planned"
 	OutcomeInterrupted       = "interrupted"
 	OutcomeSkipped           = "skipped"
+	// OutcomeStaged is a host whose installer was staged and proven, not yet installed: by
+	// `stage`, or by a rollout staging ahead of a wave's window.
+	OutcomeStaged = "staged"
 )
 
 // HostState is where one host of a run stands.
@@ -179,7 +182,7 @@ type HostState struct {
 func (j *Journal) PutHost(h HostState) error {
 	if h.Outcome != "" {
 		if err := oneOf("outcome", h.Outcome, OutcomeRemediated, OutcomeRemediationFailed, OutcomeRefusedDrift,
-			OutcomeNotPlanned, OutcomeInterrupted, OutcomeSkipped); err != nil {
+			OutcomeNotPlanned, OutcomeInterrupted, OutcomeSkipped, OutcomeStaged); err != nil {
 			return j.errf("put host %s of run %s: %w", h.Host, h.RunID, err)
 		}
 	}
