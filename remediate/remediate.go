@@ -80,7 +80,7 @@ type Run struct {
 	Window func(time.Time) bool
 }
 
-// ErrStopped reports a run that stopped starting hosts: drained, or past its failure threshold.
+// ErrStopped reports a run that stopped starting hosts: drained, or its failure threshold reached.
 var ErrStopped = errors.New("run stopped")
 
 // Remediate works through the plan's hosts, at most Parallel at once: each planned host is

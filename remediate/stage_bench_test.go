@@ -242,46 +242,24 @@ func BenchmarkStageMemory(b *testing.B) {
 					b.Skip("-short: the big installer takes long to stage in the lab")
 				}
 				bs := newBenchStage(b, lab.Config{Hosts: 1, Scenario: "affected", InstallerSize: size}, method)
-				var peak uint64
+				var peak float64
 				n := 0
 				for b.Loop() {
 					bs.again(b)
 					runtime.GC()
-					stop := sampleHeap(&peak)
+					stop := heapPeak()
 					bs.stageAll(b)
-					stop()
+					peak = max(peak, stop())
 					n++
 				}
-				b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+				b.ReportMetric(peak, "peak-heap-MB")
 				b.ReportMetric(float64(n)*float64(size)/bs.took.Seconds()/(1<<20), "payload-MB/s")
-				if peak > 64<<20 {
-					b.Errorf("peak heap %d MB staging %d MiB, want at most 64 MB", peak>>20, size>>20)
+				if peak > 64 {
+					b.Errorf("peak heap %.0f MB staging %d MiB, want at most 64 MB", peak, size>>20)
 				}
 			})
 		}
 	}
-}
-
-// sampleHeap keeps in peak the largest HeapInuse seen until stop is called.
-func sampleHeap(peak *uint64) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			*peak = max(*peak, ms.HeapInuse)
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
 }
 
 // BenchmarkStageRateLimit stages a 128 KiB installer to 50 hosts at once under a 2 MiB/s

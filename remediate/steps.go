@@ -62,6 +62,10 @@ func (hr *hostRun) runTask(ctx context.Context, name string, body []string, time
 	}
 	order, sep := parseIntl(res.Stdout)
 	at := hr.hostNow().Add(2 * time.Minute).Truncate(time.Second)
+	// Checked before the task exists: a created task runs at its start time, run or not.
+	if err := hr.lastCheck(); err != nil {
+		return 0, err
+	}
 	if _, err := hr.runOK(ctx, taskCreateCmd(name, batch, at, order, sep)); err != nil {
 		return 0, err
 	}
@@ -75,6 +79,16 @@ func (hr *hostRun) runTask(ctx context.Context, name string, body []string, time
 		_, _ = hr.run(ctx, delCmd(batch))
 	}
 	return code, err
+}
+
+// lastCheck is the drain's look just before a disruptive step's act (creating the install's
+// task, shutdown): the step began before the drain perhaps, but its preparation takes
+// several commands, and what has not started yet need not.
+func (hr *hostRun) lastCheck() error {
+	if disruptive(hr.step) && drained(hr.r.Drain) {
+		return errDrained{before: hr.step}
+	}
+	return nil
 }
 
 // startTask runs a created task now. schtasks /run is the one task command that must not be
@@ -270,6 +284,9 @@ func (hr *hostRun) reboot(ctx context.Context) error {
 	before := f.BootTime
 	if before == nil {
 		return fail(StepReboot, "the host's boot time could not be read")
+	}
+	if err := hr.lastCheck(); err != nil {
+		return err
 	}
 	t := hr.r.Plan.Options.Timing
 	// Repeating shutdown is safe: a restart already scheduled answers 1115, and the host

@@ -6,11 +6,15 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/iisremedy/iisremedy/lab"
+	"github.com/iisremedy/iisremedy/lab/win2003"
 	"github.com/iisremedy/iisremedy/remediate"
+	"github.com/iisremedy/iisremedy/remediate/journal"
 )
 
 // runCLIOn runs the CLI in this process with the engine on a lab fleet's virtual clock.
@@ -183,5 +187,52 @@ func TestLabDetectOnly(t *testing.T) {
 	code, stdout, stderr := runCLI(t, nil, "lab", "--hosts", "16", "--seed", "3", "--detect-only")
 	if code != exitOK || !strings.Contains(stderr, "16 of 16 verdicts match the manifest") || !strings.HasPrefix(stdout, "HOST ") {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}
+
+// TestLabWaves: lab --waves rolls the fix out in a canary and two waves: no install before the
+// window opens half an hour in, the canary's install alone first, the others at least the
+// 30-minute pause after it, and every outcome as the manifest says.
+func TestLabWaves(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	code, _, stderr := runCLI(t, nil, "lab", "--waves", "--hosts", "12", "--seed", "3", "--journal", path)
+	if code != exitOK || !strings.Contains(stderr, "12 of 12 hosts match the manifest") {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, line := range []string{"waves: canary waits for its window", "waves: pause after canary", "waves: half done", "waves: rest done"} {
+		if !strings.Contains(stderr, line) {
+			t.Errorf("no %q in:\n%s", line, stderr)
+		}
+	}
+	j, err := journal.Open(path, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	runs, err := j.Runs(1)
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs %v %v", runs, err)
+	}
+	hosts, err := j.Hosts(runs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var installs []time.Time
+	for _, h := range hosts {
+		steps, err := j.Steps(runs[0].ID, h.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range steps {
+			if s.Step == string(remediate.StepInstall) && s.State == string(remediate.StepStarted) {
+				installs = append(installs, s.At)
+				break
+			}
+		}
+	}
+	slices.SortFunc(installs, time.Time.Compare)
+	opens := win2003.DefaultStart.Add(30 * time.Minute)
+	if len(installs) < 2 || installs[0].Before(opens) || installs[1].Sub(installs[0]) < 30*time.Minute {
+		t.Errorf("installs started at %v; want none before %v, the canary's 30 minutes or more before the next", installs, opens)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/iisremedy/iisremedy/lab"
 	"github.com/iisremedy/iisremedy/playbooks"
 	"github.com/iisremedy/iisremedy/remediate"
+	"github.com/iisremedy/iisremedy/remediate/journal"
 	"github.com/iisremedy/iisremedy/remote"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -31,6 +32,7 @@ type labRunOptions struct {
 	Stage      string
 	Include    []string
 	Journal    string
+	Waves      bool
 }
 
 func newLabCmd(ios *ioStreams, global *globalOptions) *cobra.Command {
@@ -43,7 +45,10 @@ func newLabCmd(ios *ioStreams, global *globalOptions) *cobra.Command {
 against it over real WinRM (NTLM with message encryption), as 'iisremedy run' does: probe and
 diagnose every host, plan, stage the SP2 installer, install it, restart, start the pools and
 watch them through the soak. Then compare every host's verdict and outcome with what the lab
-knows to be right (its manifest). --detect-only stops after the diagnosis.
+knows to be right (its manifest). --detect-only stops after the diagnosis. --waves rolls the
+fix out as 'iisremedy waves run' does, with a waves file of the lab's own: a canary, then half
+the fleet, then the rest, each inside a maintenance window that opens half an hour (of host
+time) after the start, with a pause after the canary.
 
 The fleet's simulated time runs as fast as the hosts answer: hours of installs, restarts and
 soaks pass in seconds, the same on a busy machine as on an idle one. --time-scale N runs it at
@@ -55,6 +60,7 @@ Exit status 0 when every host matches the manifest, 1 otherwise, 2 when the lab'
 cannot be bound, 3 when drained by Ctrl-C.`,
 		Example: `  iisremedy lab
   iisremedy lab --hosts 200 --stage pull --include at-risk
+  iisremedy lab --waves
   iisremedy lab --hosts 5 --scenario spanish -o json
   iisremedy lab --detect-only --hosts 1000 --parallel 100
   iisremedy lab --auth basic --https --tls-profile server2003`,
@@ -72,6 +78,7 @@ cannot be bound, 3 when drained by Ctrl-C.`,
 	f.BoolVar(&opts.Fleet.HTTPS, "https", false, "serve HTTPS (a pinned certificate per host) instead of HTTP")
 	f.StringVarP(&opts.Output, "output", "o", "table", "output format: table, json or markdown")
 	f.BoolVar(&opts.DetectOnly, "detect-only", false, "only probe and diagnose, as 'iisremedy detect' does")
+	f.BoolVar(&opts.Waves, "waves", false, "roll the fix out in waves, as 'iisremedy waves run' does: a canary, half the fleet, the rest, in a window that opens half an hour of host time later")
 	f.StringVar(&opts.Stage, "stage", remediate.StagePush, "how installers reach the hosts: push, pull (from a server on 127.0.0.1) or share (the fleet's share)")
 	f.StringSliceVar(&opts.Include, "include", nil, "also remediate hosts with this verdict: at-risk")
 	f.StringVar(&opts.Journal, "journal", "", "keep the run's journal in `FILE` (default: a temporary file, removed)")
@@ -171,6 +178,9 @@ func labRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts *la
 	cfg.AllowUnencrypted = opts.Connect.AllowUnencrypted
 	cfg.User = opts.Connect.User
 	cfg.Password = password
+	if opts.Waves && opts.DetectOnly {
+		return usageErrorf("lab: --waves and --detect-only do not go together: waves remediate")
+	}
 	tempJournal := false
 	if !opts.DetectOnly {
 		tmp, err := os.MkdirTemp("", "iisremedy-lab-")
@@ -213,8 +223,12 @@ func labRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts *la
 		fmt.Fprintf(ios.ErrOut, "lab: %s up; probing over WinRM (%s)\n", plural(len(hosts), "host"), opts.Connect.Auth)
 	}
 	clock := lab.EngineClock{C: fleet.Clock()}
-	e := newEngine(&globalOptions{Quiet: global.Quiet, Debug: global.Debug, getenv: global.getenv, clock: clock}, ios, opts.Connect, password, nil)
+	labGlobal := &globalOptions{Quiet: global.Quiet, Debug: global.Debug, getenv: global.getenv, clock: clock}
+	e := newEngine(labGlobal, ios, opts.Connect, password, nil)
 	start, simStart := time.Now(), clock.Now()
+	if opts.Waves {
+		return labWaves(ctx, ios, labGlobal, e, fleet, hosts, rem, opts, password)
+	}
 	findings := runDetect(ctx, ios, global, e, hosts)
 	if err := ctx.Err(); err != nil {
 		return err
@@ -238,21 +252,25 @@ func labRun(ctx context.Context, ios *ioStreams, global *globalOptions, opts *la
 	if err != nil && !errors.Is(err, errNeedsAttention) {
 		return err
 	}
-	return compareOutcomes(ios, fleet.Manifest(), findings, results, plan.Options.IncludeAtRisk, time.Since(start), clock.Now().Sub(simStart))
-}
-
-// compareOutcomes reports every host whose verdict or remediation outcome differs from the
-// lab's manifest.
-func compareOutcomes(ios *ioStreams, m lab.Manifest, findings []remediate.HostFinding, results []remediate.HostResult, atRisk bool, elapsed, simulated time.Duration) error {
-	want := make(map[string]lab.ManifestHost, len(m.Hosts))
-	for _, h := range m.Hosts {
-		want[h.Host] = h
-	}
 	verdicts := make(map[string]playbooks.Verdict, len(findings))
 	for _, f := range findings {
 		verdicts[f.Host.Entry] = f.Verdict
 	}
+	return compareOutcomes(ios, fleet.Manifest(), verdicts, results, plan.Options.IncludeAtRisk, time.Since(start), clock.Now().Sub(simStart))
+}
+
+// compareOutcomes reports every host whose verdict or remediation outcome differs from the
+// lab's manifest.
+func compareOutcomes(ios *ioStreams, m lab.Manifest, verdicts map[string]playbooks.Verdict, results []remediate.HostResult, atRisk bool, elapsed, simulated time.Duration) error {
+	want := make(map[string]lab.ManifestHost, len(m.Hosts))
+	for _, h := range m.Hosts {
+		want[h.Host] = h
+	}
 	wrong := 0
+	if len(results) != len(m.Hosts) {
+		wrong++
+		fmt.Fprintf(ios.ErrOut, "lab: %d results for %s\n", len(results), plural(len(m.Hosts), "host"))
+	}
 	for _, r := range results {
 		w := want[r.Host.Entry]
 		outcome, step := w.Outcome, w.FailedStep
@@ -474,4 +492,84 @@ func writeFileAtomic(path string, write func(w io.Writer) error) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// labWaves rolls the fix out over the fleet with a waves file of the lab's own, written beside
+// the installers: a canary (the first host the manifest expects remediated) that halts the
+// rollout if it fails, half the fleet, the rest (no failure threshold: a mixed fleet fails some
+// hosts on purpose); each wave's window opens half an hour of host time after now.
+func labWaves(ctx context.Context, ios *ioStreams, global *globalOptions, e *remediate.Engine, fleet *lab.Fleet, hosts []remediate.Host,
+	rem remediationFlags, opts *labRunOptions, password string) error {
+	dir := filepath.Dir(rem.Installers)
+	var inventory bytes.Buffer
+	if err := fleet.WriteInventory(&inventory); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hosts.txt"), inventory.Bytes(), 0o600); err != nil {
+		return err
+	}
+	m := fleet.Manifest()
+	canary := ""
+	for _, h := range m.Hosts {
+		if h.Outcome == string(remediate.Remediated) {
+			canary = h.Host
+			break
+		}
+	}
+	if canary == "" {
+		return usageErrorf("lab --waves: no host of this fleet is to be remediated; pick another --scenario or more --hosts")
+	}
+	now := global.engineClock().Now().UTC()
+	window := fmt.Sprintf("{zone: UTC, from: %q, to: %q}", now.Add(30*time.Minute).Format("2006-01-02 15:04"), now.Add(7*24*time.Hour).Format("2006-01-02 15:04"))
+	var yaml strings.Builder
+	fmt.Fprintf(&yaml, "inventory: hosts.txt\ninstallers: %s\nstage: %s\nstage_ahead: true\ninclude_at_risk: %t\n",
+		filepath.Base(rem.Installers), rem.Stage, len(rem.Include) > 0)
+	if rem.Stage == remediate.StageShare {
+		fmt.Fprintf(&yaml, "share: '%s'\n", rem.Share)
+	}
+	fmt.Fprintf(&yaml, `waves:
+  - name: canary
+    hosts: [%q]
+    parallel: 1
+    max_failures: 1
+    window: %s
+    after: pause 30m
+  - name: half
+    size: 50%%
+    window: %s
+  - name: rest
+    size: rest
+    window: %s
+`, canary, window, window, window)
+	path := filepath.Join(dir, "waves.yaml")
+	if err := os.WriteFile(path, []byte(yaml.String()), 0o600); err != nil {
+		return err
+	}
+	w, _, err := loadWaves(path, now)
+	if err != nil {
+		return err
+	}
+	def := playbooks.Default()
+	installers, err := loadInstallers(rem.Installers, def)
+	if err != nil {
+		return err
+	}
+	j, err := openJournal(opts.Journal, password)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	runID := journal.NewRunID(now)
+	ro := &remediate.Rollout{Waves: w, Hosts: hosts, Engine: e, Journal: j, Installers: installers, Options: rem.options(def),
+		Tool: "iisremedy " + buildVersion(), RunID: runID, Drain: ctx.Done(), Holder: journal.LockHolder{Host: "lab", PID: os.Getpid(), RunID: runID}}
+	start := time.Now()
+	results, err := rollout(ctx, ios, global, ro, applyFlags{Journal: opts.Journal, Output: opts.Output, ServeAddr: rem.ServeAddr}, "lab --waves")
+	if err != nil && !errors.Is(err, errNeedsAttention) {
+		return err
+	}
+	verdicts := make(map[string]playbooks.Verdict, len(results))
+	for _, r := range results {
+		verdicts[r.Host.Entry] = r.Verdict
+	}
+	return compareOutcomes(ios, m, verdicts, results, len(rem.Include) > 0, time.Since(start), global.engineClock().Now().Sub(now))
 }

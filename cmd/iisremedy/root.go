@@ -44,7 +44,7 @@ EXIT STATUS
   0    all good
   1    a host failed or needs attention
   2    usage or input error; nothing was touched
-  3    a remediation stopped early: drained by Ctrl-C, or past --max-failures
+  3    a remediation stopped early: drained by Ctrl-C, or --max-failures reached
   130  interrupted`
 
 func newRootCmd(ios *ioStreams, getenv func(string) string, clock remediate.Clock, started *bool) *cobra.Command {

@@ -411,24 +411,26 @@ func wavesRunRun(ctx context.Context, ios *ioStreams, global *globalOptions, opt
 	ro := &remediate.Rollout{Waves: s.waves, Hosts: s.hosts, Engine: s.engine, Journal: j, Installers: s.installers,
 		Options: s.options, Tool: "iisremedy " + buildVersion(), RunID: runID, Only: opts.Wave, Drain: ctx.Done(),
 		Holder: journal.LockHolder{Host: host, PID: os.Getpid(), RunID: runID}}
-	return rollout(ctx, ios, global, ro, opts.Apply, "waves run")
+	_, err = rollout(ctx, ios, global, ro, opts.Apply, "waves run")
+	return err
 }
 
-// rollout runs a Rollout with the journal, progress and the exit status of the outcome.
-func rollout(ctx context.Context, ios *ioStreams, global *globalOptions, ro *remediate.Rollout, flags applyFlags, command string) error {
+// rollout runs a Rollout with the journal, progress and the exit status of the outcome, and
+// returns each host's latest result.
+func rollout(ctx context.Context, ios *ioStreams, global *globalOptions, ro *remediate.Rollout, flags applyFlags, command string) ([]remediate.HostResult, error) {
 	j := ro.Journal
 	if err := j.StartRun(journal.Run{ID: ro.RunID, Command: command, Inventory: remediate.LockName(ro.Waves.File)}); err != nil {
-		return err
+		return nil, err
 	}
 	limit := remediate.NewRateLimit(flags.rate)
 	ro.Engine.StageLimit = limit
 	if ro.Options.Stage == remediate.StagePull {
 		if flags.ServeAddr == "" {
-			return usageErrorf("stage: pull: give --serve-addr host:port, an address of this machine the hosts can reach")
+			return nil, usageErrorf("stage: pull: give --serve-addr host:port, an address of this machine the hosts can reach")
 		}
 		pull, err := remediate.StartPullServer(flags.ServeAddr, limit)
 		if err != nil {
-			return usageErrorf("%v", err)
+			return nil, usageErrorf("%v", err)
 		}
 		defer pull.Close()
 		ro.Pull = pull
@@ -447,8 +449,20 @@ func rollout(ctx context.Context, ios *ioStreams, global *globalOptions, ro *rem
 	}
 	ro.Engine.Commands = rec.command
 	ro.Engine.HostDone = rec.result
+	// Each host's latest result: a wave staging ahead of its window reports its hosts staged,
+	// and again once the window has come.
 	var all []remediate.HostResult
-	ro.Results = func(wave string, results []remediate.HostResult) { all = append(all, results...) }
+	at := map[string]int{}
+	ro.Results = func(wave string, results []remediate.HostResult) {
+		for _, r := range results {
+			if i, ok := at[r.Host.Entry]; ok {
+				all[i] = r
+				continue
+			}
+			at[r.Host.Entry] = len(all)
+			all = append(all, r)
+		}
+	}
 	countdown := &countdown{ios: ios, clock: ro.Engine.Clock}
 	defer countdown.stop()
 	ro.Notify = func(ev remediate.RolloutEvent) {
@@ -476,23 +490,23 @@ func rollout(ctx context.Context, ios *ioStreams, global *globalOptions, ro *rem
 	rec.check(j.EndRun(ro.RunID, status, global.engineClock().Now()))
 	if len(all) > 0 {
 		if werr := writeResults(ios.Out, flags.Output, ro.RunID, "", all); werr != nil {
-			return werr
+			return all, werr
 		}
 	}
 	switch {
 	case errors.As(err, &locked):
-		return usageErrorf("%v; a second runner stops here", err)
+		return all, usageErrorf("%v; a second runner stops here", err)
 	case hard.Err() != nil:
-		return hard.Err()
+		return all, hard.Err()
 	case errors.Is(err, remediate.ErrHalted), errors.Is(err, remediate.ErrStopped):
 		fmt.Fprintf(ios.ErrOut, "%s: %v\n", command, err)
-		return errAborted
+		return all, errAborted
 	case err != nil:
-		return err
+		return all, err
 	case status == journal.StatusFailed:
-		return errNeedsAttention
+		return all, errNeedsAttention
 	}
-	return nil
+	return all, nil
 }
 
 // rolloutLine says what a rollout waits for or did, times in the window's zone and the
