@@ -77,9 +77,13 @@ func manifestOutcome(o string) remediate.Outcome {
 }
 
 func TestRemediateMixMatchesManifest(t *testing.T) {
+	hosts := 24
+	if testing.Short() {
+		hosts = 8 // CI's race run: the same paths, concurrently, on fewer scenarios
+	}
 	for _, stage := range []string{remediate.StagePush, remediate.StagePull, remediate.StageShare} {
 		t.Run(stage, func(t *testing.T) {
-			f, res, err := remediateFleet(t, lab.Config{Hosts: 24, Scenario: "mix", Seed: 5, InstallerSize: 96 << 10},
+			f, res, err := remediateFleet(t, lab.Config{Hosts: hosts, Scenario: "mix", Seed: 5, InstallerSize: 96 << 10},
 				remediate.Options{Stage: stage})
 			if err != nil {
 				t.Fatal(err)

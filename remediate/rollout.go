@@ -218,22 +218,34 @@ func (ro *Rollout) after(ctx context.Context, prev *Wave, st journal.WaveState) 
 // wait sleeps on the engine's clock; a drain ends it. On a simulated clock that moves only
 // while all its participants wait (the lab's), the rollout takes part for the wait: else,
 // with no host worked on, nobody would be waiting and the clock would never reach the window.
+// It beats the lock itself each lockBeat: a simulated clock may jump hours ahead between two
+// looks of the heartbeat goroutine, which does not take part.
 func (ro *Rollout) wait(ctx context.Context, d time.Duration) error {
 	wctx, stop := cancelOnDrain(ctx, ro.Drain)
 	defer stop()
-	if j, ok := ro.Engine.clock().(joiner); ok {
+	clock := ro.Engine.clock()
+	if j, ok := clock.(joiner); ok {
 		var leave func()
 		wctx, leave = j.Join(wctx)
 		defer leave()
 	}
-	err := ro.Engine.clock().Sleep(wctx, d)
-	switch {
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case drained(ro.Drain):
-		return fmt.Errorf("%w: drained", ErrStopped)
+	for first := true; first || d > 0; first = false {
+		step := min(d, lockBeat)
+		err := clock.Sleep(wctx, step)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case drained(ro.Drain):
+			return fmt.Errorf("%w: drained", ErrStopped)
+		case err != nil:
+			return err
+		}
+		if err := ro.Journal.Heartbeat(LockName(ro.Waves.File), ro.Holder, clock.Now()); err != nil {
+			return fmt.Errorf("the waves file's lock: %w", err)
+		}
+		d -= step
 	}
-	return err
+	return nil
 }
 
 // wave runs one wave until all its hosts are through: in its window, again in the next window

@@ -157,12 +157,16 @@ func TestPlanApplyReportOnLab(t *testing.T) {
 func TestLabWholeFlow(t *testing.T) {
 	const secret = "Lab-Grep-5d1e-Secret"
 	journal := filepath.Join(t.TempDir(), "journal.db")
+	hosts, seed := "16", "3"
+	if testing.Short() {
+		hosts, seed = "8", "17" // CI's race run: a smaller mix that still has a host that never returns
+	}
 	code, stdout, stderr := runCLI(t, map[string]string{"IISREMEDY_PASSWORD": secret},
-		"lab", "--hosts", "16", "--seed", "3", "--journal", journal, "--debug", "-o", "markdown")
+		"lab", "--hosts", hosts, "--seed", seed, "--journal", journal, "--debug", "-o", "markdown")
 	if code != exitOK {
 		t.Fatalf("exit code %d; stderr:\n%s", code, stderr)
 	}
-	if !strings.Contains(stderr, "16 of 16 hosts match the manifest (verdict and outcome)") {
+	if !strings.Contains(stderr, hosts+" of "+hosts+" hosts match the manifest (verdict and outcome)") {
 		t.Errorf("stderr %q", stderr)
 	}
 	if !strings.Contains(stdout, "| remediated |") || !strings.Contains(stdout, "| remediation-failed | reboot |") {
