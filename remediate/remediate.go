@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,6 +60,9 @@ type Run struct {
 	// Drain, when closed, lets every host reach a safe point: no new install or reboot starts,
 	// a running step is followed to its end (the first Ctrl-C). Cancelling ctx stops at once.
 	Drain <-chan struct{}
+	// Drained, when set, hears once that Drain has been seen and every install or restart
+	// that passed its last check before has been sent: from then on none starts.
+	Drained func()
 	// MaxFailures stops starting new hosts once this many have failed (0 = no limit);
 	// MaxFailurePercent does the same for a share of the planned hosts (0 = no limit).
 	MaxFailures       int
@@ -78,6 +82,30 @@ type Run struct {
 	// engine's clock: outside it no install or reboot starts (a host stops at a safe point, and
 	// no host starts), while running steps go on to their end.
 	Window func(time.Time) bool
+
+	acts     sync.RWMutex // held shared by each disruptive act from its last check until sent
+	draining atomic.Bool  // set under acts once Drain is seen
+}
+
+// gate sets draining once Drain is closed and the acts past their last check have been sent,
+// then tells Drained; stop ends it.
+func (r *Run) gate() (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		select {
+		case <-r.Drain:
+		case <-done:
+			return
+		}
+		r.acts.Lock()
+		r.draining.Store(true)
+		r.acts.Unlock()
+		if r.Drained != nil {
+			r.Drained()
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // ErrStopped reports a run that stopped starting hosts: drained, or its failure threshold reached.
@@ -89,6 +117,7 @@ var ErrStopped = errors.New("run stopped")
 // per plan host, in plan order, and ErrStopped (wrapped with the reason) when it stopped
 // starting hosts because of Drain or the failure threshold.
 func (e *Engine) Remediate(ctx context.Context, r *Run) ([]HostResult, error) {
+	defer r.gate()()
 	hosts := r.Plan.Hosts
 	results := make([]HostResult, len(hosts))
 	var failures atomic.Int64

@@ -444,12 +444,15 @@ func TestStageCutResumes(t *testing.T) {
 	for _, scenario := range []string{"affected", "no-powershell"} {
 		t.Run("push/"+scenario, func(t *testing.T) {
 			r := newStageRig(t, lab.Config{Hosts: 1, Scenario: scenario, InstallerSize: size}, remediate.StagePush)
-			srv := r.f.Hosts()[0].Server
+			h := r.f.Hosts()[0]
+			srv := h.Server
+			free := h.Model.FreeSpace()
 			var dropped atomic.Bool
-			// The request after the second Send of stdin loses its connection: some lines are
-			// on the host, the rest is not.
+			// The first request after the second Send of stdin, once the host has written some
+			// of it (it reads stdin at its own pace), loses its connection: some lines are on
+			// the host, the rest is not.
 			srv.DropConnection = func(int64, *http.Request) bool {
-				return srv.Stats().Sends >= 2 && dropped.CompareAndSwap(false, true)
+				return srv.Stats().Sends >= 2 && h.Model.FreeSpace() < free && dropped.CompareAndSwap(false, true)
 			}
 			res := r.stage(t)[0]
 			if res.Outcome != remediate.Staged {

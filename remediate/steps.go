@@ -63,13 +63,16 @@ func (hr *hostRun) runTask(ctx context.Context, name string, body []string, time
 	order, sep := parseIntl(res.Stdout)
 	at := hr.hostNow().Add(2 * time.Minute).Truncate(time.Second)
 	// Checked before the task exists: a created task runs at its start time, run or not.
-	if err := hr.lastCheck(); err != nil {
+	release, err := hr.lastCheck()
+	if err != nil {
 		return 0, err
 	}
-	if _, err := hr.runOK(ctx, taskCreateCmd(name, batch, at, order, sep)); err != nil {
-		return 0, err
+	_, err = hr.runOK(ctx, taskCreateCmd(name, batch, at, order, sep))
+	if err == nil {
+		err = hr.startTask(ctx, name, markerPath)
 	}
-	if err := hr.startTask(ctx, name, markerPath); err != nil {
+	release()
+	if err != nil {
 		return 0, err
 	}
 	code, err := hr.awaitTask(ctx, name, markerPath, timeout, marker{})
@@ -81,14 +84,20 @@ func (hr *hostRun) runTask(ctx context.Context, name string, body []string, time
 	return code, err
 }
 
-// lastCheck is the drain's look just before a disruptive step's act (creating the install's
-// task, shutdown): the step began before the drain perhaps, but its preparation takes
-// several commands, and what has not started yet need not.
-func (hr *hostRun) lastCheck() error {
-	if disruptive(hr.step) && drained(hr.r.Drain) {
-		return errDrained{before: hr.step}
+// lastCheck is the drain's look just before a disruptive step's act (creating and running
+// the install's task, shutdown): the step began before the drain perhaps, but its preparation
+// takes several commands, and what has not started yet need not. Until release is called,
+// once the act's command has returned, the run does not announce its drain (Run.Drained).
+func (hr *hostRun) lastCheck() (release func(), err error) {
+	if !disruptive(hr.step) {
+		return func() {}, nil
 	}
-	return nil
+	hr.r.acts.RLock()
+	if hr.r.draining.Load() || drained(hr.r.Drain) {
+		hr.r.acts.RUnlock()
+		return nil, errDrained{before: hr.step}
+	}
+	return hr.r.acts.RUnlock, nil
 }
 
 // startTask runs a created task now. schtasks /run is the one task command that must not be
@@ -285,13 +294,15 @@ func (hr *hostRun) reboot(ctx context.Context) error {
 	if before == nil {
 		return fail(StepReboot, "the host's boot time could not be read")
 	}
-	if err := hr.lastCheck(); err != nil {
+	release, err := hr.lastCheck()
+	if err != nil {
 		return err
 	}
 	t := hr.r.Plan.Options.Timing
 	// Repeating shutdown is safe: a restart already scheduled answers 1115, and the host
 	// restarts once either way.
 	res, err := hr.run(ctx, shutdownCmd(t.RebootDelay.D(), t.RebootReason, hr.r.ID))
+	release()
 	switch {
 	case err != nil && !resumable(err):
 		return err

@@ -258,14 +258,13 @@ func execute(ctx context.Context, ios *ioStreams, global *globalOptions, e *reme
 		rec.result(r)
 		progress.hostDone()
 	}
-	stopNotice := context.AfterFunc(ctx, func() {
+	run.Drained = func() {
 		if !global.Quiet {
 			fmt.Fprintf(ios.ErrOut, "%s: draining: no new install or restart starts, running steps finish; interrupt again to stop now\n", x.command)
 		}
-	})
+	}
 	hard := hardStop(ctx)
 	results, runErr := e.Remediate(hard, run)
-	stopNotice()
 	progress.finish()
 	status := runStatus(results, runErr, hard)
 	rec.check(j.EndRun(rec.runID, status, global.engineClock().Now()))

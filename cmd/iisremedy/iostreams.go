@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"sync"
 
 	"golang.org/x/term"
 )
@@ -69,3 +70,15 @@ func (s *ioStreams) IsStderrTTY() bool { return s.stderrTTY }
 
 // CanPrompt reports whether a secret may be asked for interactively.
 func (s *ioStreams) CanPrompt() bool { return s.readPassword != nil && s.stderrTTY }
+
+// lockedWriter serialises the writes of many goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -128,6 +128,8 @@ func runWith(ctx context.Context, args []string, ios *ioStreams, getenv func(str
 			code = exitAttention
 		}
 	}()
+	// Hosts' progress, the debug log and the drain notice reach ErrOut from many goroutines.
+	ios.ErrOut = &lockedWriter{w: ios.ErrOut}
 	started := false
 	root := newRootCmd(ios, getenv, clock, &started)
 	root.SetArgs(args)

@@ -906,8 +906,8 @@ func progFindstr(p *proc, _ string, args []string, _ string, out, errw *stream) 
 						pend = append(pend[:0], pend[i+1:]...)
 					}
 				}
-				if p.ctx.Err() != nil {
-					return
+				if p.ctx.Err() != nil || err != nil && err != io.EOF {
+					return // killed: what is pending is lost
 				}
 				if err != nil {
 					break

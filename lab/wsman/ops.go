@@ -59,7 +59,7 @@ func (s *Server) dispatch(r *http.Request, user string, body []byte) (int, []byt
 	case actionDelete:
 		s.c.deletes.Add(1)
 		action = nsTransfer + "/DeleteResponse"
-		f = s.deleteShell(req.shellID)
+		f = s.deleteShell(r.Context(), req.shellID)
 	case actionCommand:
 		s.c.commands.Add(1)
 		action = nsShell + "/CommandResponse"
@@ -163,7 +163,9 @@ func (s *Server) shell(id string) *shell {
 	return s.shells[strings.ToUpper(id)]
 }
 
-func (s *Server) deleteShell(id string) *fault {
+// deleteShell kills the shell's processes and answers once they have ended (or the client
+// went away), so that what they wrote is on disk when the client looks next [I].
+func (s *Server) deleteShell(ctx context.Context, id string) *fault {
 	s.mu.Lock()
 	sh := s.shells[strings.ToUpper(id)]
 	delete(s.shells, strings.ToUpper(id))
@@ -172,6 +174,16 @@ func (s *Server) deleteShell(id string) *fault {
 		return faultShellNotFound(id)
 	}
 	sh.close()
+	sh.mu.Lock()
+	cmds := sh.commands
+	sh.mu.Unlock()
+	for _, c := range cmds {
+		select {
+		case <-c.finished:
+		case <-ctx.Done():
+			return nil
+		}
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package wsman
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -99,6 +100,10 @@ func (q *queue) state() (n int, closed bool, changed <-chan struct{}) {
 // reader returns an io.Reader over the queue that blocks until data, close, or ctx is done.
 func (q *queue) reader(ctx context.Context) io.Reader { return &queueReader{q: q, ctx: ctx} }
 
+// errKilled is what a killed process reads from its stdin, never io.EOF: a program that
+// writes what it holds at the end of its input must not do so when killed.
+var errKilled = errors.New("process killed")
+
 type queueReader struct {
 	q   *queue
 	ctx context.Context
@@ -110,13 +115,14 @@ func (r *queueReader) Read(p []byte) (int, error) {
 		if n > 0 {
 			return copy(p, r.q.take(len(p))), nil
 		}
-		if closed {
+		if closed && r.ctx.Err() == nil {
 			return 0, io.EOF
 		}
 		select {
 		case <-changed:
 		case <-r.ctx.Done():
-			return 0, io.EOF
+			// Killed (terminate cancels before it closes stdin): no clean end of input.
+			return 0, errKilled
 		}
 	}
 }
