@@ -117,7 +117,7 @@ func checkAgainstManifest(t *testing.T, f *lab.Fleet, res []remediate.HostResult
 // evidence of a failed install.
 func TestRemediateEndToEnd(t *testing.T) {
 	var commands []remediate.CommandRecord
-	f, res, err := remediateFleetWith(t, lab.Config{Hosts: 30, Scenario: "mix", Seed: 8, InstallerSize: 64 << 10},
+	f, res, err := remediateFleetWith(t, lab.Config{Hosts: 16, Scenario: "mix", Seed: 1, InstallerSize: 64 << 10},
 		remediate.Options{Stage: remediate.StagePush}, func(e *remediate.Engine) {
 			e.Commands = func(c remediate.CommandRecord) { commands = append(commands, c) }
 		})
