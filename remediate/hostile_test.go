@@ -78,6 +78,7 @@ func (r *hostileRun) detect(tb testing.TB) []remediate.HostFinding {
 // and Basic, every hostile host ends with a verdict and a reason (the endless ones at the
 // probe timeout, on the run's clock), and the good hosts of the same run are diagnosed right.
 func TestHostileHostsCostOnlyThemselves(t *testing.T) {
+	t.Parallel() // a fleet of its own on a clock of its own
 	auths := []string{"negotiate", "basic"}
 	if testing.Short() {
 		auths = auths[:1] // CI's race run: the transport of our own, where the goroutines meet

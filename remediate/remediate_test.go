@@ -77,12 +77,14 @@ func manifestOutcome(o string) remediate.Outcome {
 }
 
 func TestRemediateMixMatchesManifest(t *testing.T) {
+	t.Parallel() // a fleet of its own on a clock of its own
 	hosts := 24
 	if testing.Short() {
 		hosts = 8 // CI's race run: the same paths, concurrently, on fewer scenarios
 	}
 	for _, stage := range []string{remediate.StagePush, remediate.StagePull, remediate.StageShare} {
 		t.Run(stage, func(t *testing.T) {
+			t.Parallel()
 			f, res, err := remediateFleet(t, lab.Config{Hosts: hosts, Scenario: "mix", Seed: 5, InstallerSize: 96 << 10},
 				remediate.Options{Stage: stage})
 			if err != nil {
@@ -116,6 +118,7 @@ func checkAgainstManifest(t *testing.T, f *lab.Fleet, res []remediate.HostResult
 // remediated host looks like afterwards, that hosts outside the plan were only read, and the
 // evidence of a failed install.
 func TestRemediateEndToEnd(t *testing.T) {
+	t.Parallel() // a fleet of its own on a clock of its own
 	var commands []remediate.CommandRecord
 	f, res, err := remediateFleetWith(t, lab.Config{Hosts: 16, Scenario: "mix", Seed: 1, InstallerSize: 64 << 10},
 		remediate.Options{Stage: remediate.StagePush}, func(e *remediate.Engine) {

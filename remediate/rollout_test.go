@@ -273,6 +273,7 @@ func utc(year int, month time.Month, day, hour, min int) time.Time {
 // clock, recorded as waiting in the journal; no install or restart reaches a host before it
 // opens, with staging ahead of the window or without, and the hosts go in as it opens.
 func TestRolloutWaitsForWindow(t *testing.T) {
+	t.Parallel() // a fleet of its own on a clock of its own
 	for _, ahead := range []bool{false, true} {
 		t.Run(fmt.Sprintf("stage_ahead=%v", ahead), func(t *testing.T) {
 			clock := win2003.NewManualClock(utc(2026, 6, 1, 9, 0))
@@ -329,6 +330,7 @@ waves:
 // time. In October the night is an hour longer: the third host installs after 01:30 UTC, in
 // the hour the change gives back. Either way the second host starts after local midnight.
 func TestRolloutWindowAcrossMidnightAndDST(t *testing.T) {
+	t.Parallel() // a fleet of its own on a clock of its own
 	madrid, err := time.LoadLocation("Europe/Madrid")
 	if err != nil {
 		t.Fatal(err)
@@ -348,6 +350,7 @@ func TestRolloutWindowAcrossMidnightAndDST(t *testing.T) {
 			utc(2026, 10, 25, 1, 30)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			if testing.Short() && tc.name == "spring" {
 				t.Skip("-short (CI's race run): the autumn change alone")
 			}
@@ -434,6 +437,7 @@ func TestRolloutHaltsPastThreshold(t *testing.T) {
 // next evening's window picks up where it stopped: the third host restarts without installing
 // again, then the fourth goes through.
 func TestRolloutWindowClosesMidWave(t *testing.T) {
+	t.Parallel() // a fleet of its own on a clock of its own
 	clock := win2003.NewManualClock(utc(2026, 6, 1, 9, 0))
 	r := newRolloutRig(t, clock, true, 10*time.Minute, []group{{"web", "affected", 4}}, `waves:
   - name: evening
@@ -491,6 +495,7 @@ func TestRolloutWindowClosesMidWave(t *testing.T) {
 // remediated: the first wave and the host already done get no command at all, the drained host
 // restarts without installing again, and every host ran the installer exactly once.
 func TestRolloutResumes(t *testing.T) {
+	t.Parallel() // a fleet of its own on a clock of its own
 	for _, how := range []string{"cancel", "drain"} {
 		t.Run(how, func(t *testing.T) {
 			clock := win2003.NewManualClock(utc(2026, 6, 1, 9, 0))

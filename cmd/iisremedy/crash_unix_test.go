@@ -112,6 +112,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // runs; started again, it waits for that install rather than starting another, and finishes
 // the host with exactly one installer run.
 func TestKilledDuringInstallFinishesOnRerun(t *testing.T) {
+	t.Parallel() // a fleet of its own
 	f, plan, journalPath := crashFleet(t, 1)
 	host := f.Hosts()[0].Model
 	cmd, _ := startApply(t, plan, journalPath)
@@ -141,6 +142,7 @@ func TestKilledDuringInstallFinishesOnRerun(t *testing.T) {
 // TestDrainStopsAtSafePoints: one SIGINT while installs run lets them finish, starts no install
 // or restart after it, exits 3, and the journal says where each host stopped.
 func TestDrainStopsAtSafePoints(t *testing.T) {
+	t.Parallel() // a fleet of its own
 	f, plan, journalPath := crashFleet(t, 4)
 	cmd, out := startApply(t, plan, journalPath, "--parallel", "2")
 	installing := func() int {

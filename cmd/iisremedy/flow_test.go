@@ -30,6 +30,7 @@ func runCLIOn(t *testing.T, f *lab.Fleet, env map[string]string, args ...string)
 // report; an edited plan is refused without touching a host; and the password is in none of
 // what they wrote, nor in any command line a host received.
 func TestPlanApplyReportOnLab(t *testing.T) {
+	t.Parallel() // a fleet of its own
 	const secret = "Grep-Me-7f3a9c-Secret"
 	dir := t.TempDir()
 	sp2 := filepath.Join(dir, "sp2")
@@ -155,6 +156,7 @@ func TestPlanApplyReportOnLab(t *testing.T) {
 
 // TestLabWholeFlow runs the README's main job and greps every byte it leaves for the password.
 func TestLabWholeFlow(t *testing.T) {
+	t.Parallel() // a fleet of its own
 	const secret = "Lab-Grep-5d1e-Secret"
 	journal := filepath.Join(t.TempDir(), "journal.db")
 	hosts, seed := "16", "3"
@@ -198,6 +200,7 @@ func TestLabDetectOnly(t *testing.T) {
 // window opens half an hour in, the canary's install alone first, the others at least the
 // 30-minute pause after it, and every outcome as the manifest says.
 func TestLabWaves(t *testing.T) {
+	t.Parallel() // a fleet of its own
 	path := filepath.Join(t.TempDir(), "journal.db")
 	code, _, stderr := runCLI(t, nil, "lab", "--waves", "--hosts", "12", "--seed", "3", "--journal", path)
 	if code != exitOK || !strings.Contains(stderr, "12 of 12 hosts match the manifest") {
