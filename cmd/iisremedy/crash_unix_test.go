@@ -196,19 +196,11 @@ func TestDrainStopsAtSafePoints(t *testing.T) {
 		t.Fatal("no install task seen at all: the test proves nothing")
 	}
 
-	j, err := journal.Open(journalPath, journal.Options{})
-	if err != nil {
-		t.Fatal(err)
+	j, run := openOnlyRun(t, journalPath)
+	if run.Status != journal.StatusAborted {
+		t.Errorf("run status %s, want %s", run.Status, journal.StatusAborted)
 	}
-	defer j.Close()
-	runs, err := j.Runs(1)
-	if err != nil || len(runs) != 1 {
-		t.Fatalf("runs %v, %v", runs, err)
-	}
-	if runs[0].Status != journal.StatusAborted {
-		t.Errorf("run status %s, want %s", runs[0].Status, journal.StatusAborted)
-	}
-	hosts, err := j.Hosts(runs[0].ID)
+	hosts, err := j.Hosts(run.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -211,22 +211,14 @@ func TestLabWaves(t *testing.T) {
 			t.Errorf("no %q in:\n%s", line, stderr)
 		}
 	}
-	j, err := journal.Open(path, journal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	runs, err := j.Runs(1)
-	if err != nil || len(runs) != 1 {
-		t.Fatalf("runs %v %v", runs, err)
-	}
-	hosts, err := j.Hosts(runs[0].ID)
+	j, run := openOnlyRun(t, path)
+	hosts, err := j.Hosts(run.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var installs []time.Time
 	for _, h := range hosts {
-		steps, err := j.Steps(runs[0].ID, h.Host)
+		steps, err := j.Steps(run.ID, h.Host)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,4 +234,20 @@ func TestLabWaves(t *testing.T) {
 	if len(installs) < 2 || installs[0].Before(opens) || installs[1].Sub(installs[0]) < 30*time.Minute {
 		t.Errorf("installs started at %v; want none before %v, the canary's 30 minutes or more before the next", installs, opens)
 	}
+}
+
+// openOnlyRun opens the journal at path, which must hold exactly one run, and returns both; the
+// journal is closed when the test ends.
+func openOnlyRun(t *testing.T, path string) (*journal.Journal, journal.Run) {
+	t.Helper()
+	j, err := journal.Open(path, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	runs, err := j.Runs(2)
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs %v, %v; want exactly one", runs, err)
+	}
+	return j, runs[0]
 }
